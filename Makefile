@@ -1,0 +1,53 @@
+# Waterline: set-up, tests, demo and packaging on Debian (bookworm).
+# Every target installs what it needs and is safe to run twice.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-rasterio python3-fiona \
+	python3-shapely python3-scipy python3-skimage python3-venv python3-pip \
+	python3-pyproj make zip
+# qgis_process in a throw-away profile, never the user's own
+export QT_QPA_PLATFORM := offscreen
+export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg
+export PYTHONDONTWRITEBYTECODE := 1
+PYTEST_ARGS ?=
+
+.PHONY: setup apt venv test demo bench package train-fronts train-water clean
+
+setup: apt venv
+
+apt:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		echo "Installing QGIS and the Debian geo stack (apt)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+venv: apt $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -r requirements-dev.txt
+	touch $@
+
+test: setup
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) tests/demo.py
+
+bench: setup
+	$(PY) tests/bench.py
+
+package:
+	rm -rf build/package dist && mkdir -p build/package/waterline dist
+	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|requirements.*|constraints\.txt|\.gitignore)$$' \
+		| xargs -0 -I{} cp --parents {} build/package/waterline/
+	cd build/package && zip -qr ../../dist/waterline.zip waterline
+	@echo "dist/waterline.zip: install it in QGIS with Plugins > Manage and Install Plugins > Install from ZIP"
+
+clean:
+	rm -rf build dist .pytest_cache

@@ -1,0 +1,1 @@
+"""Plugin shell (QGIS glue) and the Qt-free engine (``plugin.engine``)."""

@@ -1,0 +1,1 @@
+"""Qt-free numerics: numpy, rasterio and onnxruntime only. Never import qgis here."""

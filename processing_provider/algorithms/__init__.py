@@ -1,0 +1,1 @@
+"""One QgsProcessingAlgorithm subclass per module; the provider discovers them."""

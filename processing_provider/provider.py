@@ -1,0 +1,59 @@
+"""WaterlineProvider: Processing provider id 'waterline'.
+
+Algorithms are discovered: every module in ``algorithms/`` that defines a
+``QgsProcessingAlgorithm`` subclass contributes one algorithm, and every
+``.model3`` file in ``models/`` is registered as a model algorithm.
+"""
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+from qgis.core import (
+    QgsMessageLog,
+    QgsProcessingAlgorithm,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingProvider,
+)
+
+from . import algorithms
+
+MODELS_DIR = Path(__file__).parent / "models"
+
+
+def algorithm_classes():
+    """The algorithm classes defined in ``algorithms/``, one per module."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(algorithms.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{algorithms.__name__}.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, QgsProcessingAlgorithm)
+                and cls.__module__ == module.__name__
+            ):
+                found.append(cls)
+    return found
+
+
+class WaterlineProvider(QgsProcessingProvider):
+    def id(self):
+        return "waterline"
+
+    def name(self):
+        return "Waterline"
+
+    def longName(self):  # noqa: N802
+        return "Waterline: surface water and glacier calving fronts"
+
+    def loadAlgorithms(self):  # noqa: N802
+        for cls in algorithm_classes():
+            self.addAlgorithm(cls())
+        for path in sorted(MODELS_DIR.glob("*.model3")):
+            model = QgsProcessingModelAlgorithm()
+            if model.fromFile(str(path)):
+                self.addAlgorithm(model)
+            else:
+                QgsMessageLog.logMessage(f"Could not load model {path}", "Waterline")

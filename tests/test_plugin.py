@@ -1,0 +1,32 @@
+"""The plugin loads: provider registered in processing and in qgis_process."""
+
+import configparser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_metadata_declares_processing_provider():
+    meta = configparser.ConfigParser()
+    meta.read(ROOT / "metadata.txt")
+    general = meta["general"]
+    assert general["hasProcessingProvider"] == "yes"
+    assert general["qgisMinimumVersion"] == "3.22"
+    for key in ("name", "description", "about", "version", "tags"):
+        assert general[key].strip()
+
+
+def test_provider_loads_algorithms(waterline_provider):
+    assert waterline_provider.id() == "waterline"
+    ids = {alg.id() for alg in waterline_provider.algorithms()}
+    assert ids, "the provider registered no algorithms"
+    for alg in waterline_provider.algorithms():
+        assert alg.shortHelpString(), f"{alg.id()} has no help text"
+        assert alg.id() == f"waterline:{alg.name()}"
+
+
+def test_qgis_process_lists_provider(qgis_process_enabled):
+    from conftest import _qgis_process
+
+    out = _qgis_process("list").stdout
+    assert "Waterline" in out

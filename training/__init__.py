@@ -1,0 +1,3 @@
+"""Waterline training package (PyTorch). Run ``python -m training --help`` from the
+repository root; it imports the plugin's engine (``plugin.engine``) so training and
+inference preprocess identically."""
