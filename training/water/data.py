@@ -1,0 +1,211 @@
+"""Training samples for the water U-Net.
+
+Two sources:
+
+* ``EtciScene``: the ETCI 2021 Bangladesh mosaic (VV, VH). A block of x
+  columns is held out for validation; training crops never touch it or the
+  one-tile gap around it. Percentiles come from a random "scene" around each
+  crop (the whole training area or a large sub-rectangle), so the model sees
+  the variety of stretches that scenes with more or less water produce.
+* ``ChipSet``: chips written by ``make_training_chips`` (CSV manifest), any
+  channel set; labels already 0 / 1 / 255 (ignore). Percentiles are those of
+  the chip's source stack (the whole scene, as the engine computes them) when
+  it is readable, else of all chips cut from that source.
+"""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from . import normalize
+from .etci import TILE, load_mosaic
+
+IGNORE = 255
+
+
+def etci_valid(sar):
+    # 0 is no data; both channels at 255 is the area outside the swath (the
+    # rendering filled it with white, but labels exist there).
+    return (sar > 0).all(axis=0) & ~(sar == 255).all(axis=0)
+
+
+class EtciScene:
+    def __init__(self, folder, val_cols=(8, 13), gap=1, cache_dir="build/etci_cache"):
+        self.sar, water, self.valid = load_mosaic(folder, cache_dir)
+        self.valid = etci_valid(self.sar)
+        self.label = np.where(self.valid, water, IGNORE).astype(np.uint8)
+        self.channels = ["VV", "VH"]
+        self.norms = normalize.default_normalization(self.channels)
+        h, w = self.valid.shape
+        self.ny, self.nx = h // TILE, w // TILE
+        self.val_cols = val_cols
+        lo, hi = val_cols[0] - gap, val_cols[1] + gap
+        self.train_cols = [x for x in range(self.nx) if not lo <= x <= hi]
+        # Per-tile histograms of valid values, summed over any block of tiles
+        # to get that block's percentiles cheaply.
+        self.hist = np.zeros((2, self.ny, self.nx, 256), np.int64)
+        for y in range(self.ny):
+            for x in range(self.nx):
+                win = np.s_[y * TILE:(y + 1) * TILE, x * TILE:(x + 1) * TILE]
+                v = self.valid[win]
+                for c in range(2):
+                    self.hist[c, y, x] = np.bincount(self.sar[c][win][v], minlength=256)
+        # Crop origins: contiguous runs of training columns.
+        self.runs = _runs(self.train_cols)
+        wpos = np.argwhere(self.label[::16, ::16] == 1) * 16
+        col = wpos[:, 1] // TILE
+        self.water_px = wpos[np.isin(col, self.train_cols)]
+
+    def scene_limits(self, block=None):
+        """Per-channel (False, p_low, p_high) over a block (y0, y1, x0, x1) of tiles."""
+        y0, y1, x0, x1 = block or (0, self.ny, 0, self.nx)
+        limits = []
+        for c, norm in enumerate(self.norms):
+            h = self.hist[c, y0:y1, x0:x1].sum(axis=(0, 1))
+            limits.append((False,) + tuple(_hist_percentiles(h, [norm["low"], norm["high"]])))
+        return limits
+
+    def sample(self, rng, size):
+        """One training crop: (x (2, size, size) float32 normalised, y uint8)."""
+        for _ in range(50):
+            if rng.random() < 0.5 and len(self.water_px):
+                r, c = self.water_px[rng.integers(len(self.water_px))]
+                r0 = int(np.clip(r - rng.integers(size), 0, self.valid.shape[0] - size))
+                c0 = int(np.clip(c - rng.integers(size), 0, self.valid.shape[1] - size))
+            else:
+                a, b = self.runs[rng.integers(len(self.runs))]
+                r0 = int(rng.integers(0, self.valid.shape[0] - size + 1))
+                c0 = int(rng.integers(a * TILE, max(a * TILE + 1, (b + 1) * TILE - size + 1)))
+            cols = range(c0 // TILE, (c0 + size - 1) // TILE + 1)
+            if not all(x in self.train_cols for x in cols):
+                continue
+            lab = self.label[r0:r0 + size, c0:c0 + size]
+            if (lab != IGNORE).mean() < 0.3:
+                continue
+            break
+        x = self.sar[:, r0:r0 + size, c0:c0 + size]
+        limits = self.scene_limits(self._random_scene(rng, r0 // TILE, c0 // TILE))
+        img = np.stack([normalize.apply(x[c], self.norms[c], limits[c]) for c in range(2)])
+        img[:, lab == IGNORE] = 0.0
+        return img, lab.copy()
+
+    def _random_scene(self, rng, ty, tx):
+        if rng.random() < 0.3:
+            cols = self.train_cols
+            return (0, self.ny, min(cols), max(cols) + 1)
+        h = int(rng.integers(6, self.ny + 1))
+        w = int(rng.integers(6, 24))
+        y0 = int(np.clip(ty - rng.integers(h), 0, self.ny - h))
+        x0 = int(np.clip(tx - rng.integers(w), 0, self.nx - w))
+        return (y0, y0 + h, x0, x0 + w)
+
+    def validation_block(self):
+        """(sar (2, H, W) uint8, label (H, W)) of the held-out columns."""
+        a, b = self.val_cols
+        cols = np.s_[a * TILE:(b + 1) * TILE]
+        return self.sar[:, :, cols], self.label[:, cols]
+
+
+def _runs(cols):
+    runs, start = [], cols[0]
+    for prev, cur in zip(cols, cols[1:] + [None]):
+        if cur != prev + 1:
+            runs.append((start, prev))
+            start = cur
+    return runs
+
+
+def _hist_percentiles(hist, qs):
+    cum = np.cumsum(hist)
+    total = cum[-1]
+    return [float(np.searchsorted(cum, total * q / 100.0)) for q in qs]
+
+
+class ChipSet:
+    """Chips from a ``make_training_chips`` manifest."""
+
+    def __init__(self, manifest, channels):
+        import rasterio
+
+        self.manifest = Path(manifest)
+        with open(self.manifest, newline="") as fh:
+            self.rows = list(csv.DictReader(fh))
+        if not self.rows:
+            raise ValueError(f"{manifest} lists no chips")
+        self.channels = list(channels)
+        self.norms = normalize.default_normalization(self.channels)
+        self.images, self.labels, sources = [], [], []
+        for row in self.rows:
+            img_path = self._resolve(row["image"])
+            with rasterio.open(img_path) as src:
+                names = [d or "" for d in src.descriptions]
+                missing = [c for c in self.channels if c not in names]
+                if missing:
+                    raise ValueError(
+                        f"chip {img_path} has bands {names} but the channel set needs {missing}"
+                    )
+                bands = [names.index(c) + 1 for c in self.channels]
+                img = src.read(bands, masked=True)
+                self.dtype = src.dtypes[0]
+            with rasterio.open(self._resolve(row["label"])) as src:
+                lab = src.read(1)
+            valid = ~np.ma.getmaskarray(img).any(axis=0)
+            lab = np.where(valid, lab, IGNORE).astype(np.uint8)
+            self.images.append(img.filled(0).astype(np.float32))
+            self.labels.append(lab)
+            sources.append(row.get("source", ""))
+        self.limits = {}
+        for source in set(sources):
+            members = [i for i, s in enumerate(sources) if s == source]
+            self.limits[source] = self._source_limits(source, members)
+        self.chip_limits = [self.limits[s] for s in sources]
+
+    def _resolve(self, path):
+        p = Path(path)
+        return p if p.is_absolute() else self.manifest.parent / p
+
+    def _source_limits(self, source, members):
+        import rasterio
+
+        from plugin.engine.raster_io import decimated_sample
+
+        limits = []
+        stack = Path(source) if source else None
+        for c, name in enumerate(self.channels):
+            norm = self.norms[c]
+            values, dtype = None, self.dtype
+            if stack is not None and stack.exists():
+                with rasterio.open(stack) as src:
+                    names = list(src.descriptions)
+                    if name in names:
+                        values = decimated_sample(src, names.index(name) + 1)
+                        dtype = src.dtypes[names.index(name)]
+            if values is None:
+                values = np.concatenate([
+                    self.images[i][c][self.labels[i] != IGNORE] for i in members
+                ])
+            limits.append(normalize.scene_limits(values, norm, dtype) if values.size else (False, 0.0, 1.0))
+        return limits
+
+    def __len__(self):
+        return len(self.rows)
+
+    def sample(self, rng, size):
+        i = int(rng.integers(len(self.rows)))
+        img, lab = self.images[i], self.labels[i]
+        h, w = lab.shape
+        r0 = int(rng.integers(0, h - size + 1)) if h > size else 0
+        c0 = int(rng.integers(0, w - size + 1)) if w > size else 0
+        img = img[:, r0:r0 + size, c0:c0 + size]
+        lab = lab[r0:r0 + size, c0:c0 + size]
+        x = np.stack([normalize.apply(img[c], self.norms[c], self.chip_limits[i][c])
+                      for c in range(len(self.channels))])
+        x[:, lab == IGNORE] = 0.0
+        if x.shape[1:] != (size, size):  # chips smaller than the crop: pad as ignore
+            px = np.zeros((x.shape[0], size, size), np.float32)
+            pl = np.full((size, size), IGNORE, np.uint8)
+            px[:, :x.shape[1], :x.shape[2]] = x
+            pl[:lab.shape[0], :lab.shape[1]] = lab
+            x, lab = px, pl
+        return x, lab.copy()
