@@ -9,6 +9,7 @@
 
 import json
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,9 @@ def run_alg(waterline_provider):
 
 def _qgis_process(*args, check=True):
     env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE))
-    env.pop("PYTHONPATH", None)
+    # qgis_process embeds the system Python: let it see the venv's packages
+    # (onnxruntime) the way a user's pip install into QGIS's Python would.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in site.getsitepackages() if p.startswith(sys.prefix))
     proc = subprocess.run(
         [QGIS_PROCESS, *args], capture_output=True, text=True, env=env, timeout=1800,
     )
@@ -98,7 +101,9 @@ def _qgis_process(*args, check=True):
 @pytest.fixture(scope="session")
 def qgis_process_enabled():
     _install_plugin()
-    _qgis_process("plugins", "enable", "waterline")
+    proc = _qgis_process("plugins", "enable", "waterline", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 or "already enabled" in output, output
     return True
 
 

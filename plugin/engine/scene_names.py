@@ -1,0 +1,62 @@
+"""Date and sensor from satellite product file names.
+
+Recognises Landsat Collection 1/2 product ids, Sentinel-1/2 product names,
+CaFFe-style ``<glacier>_<YYYY-MM-DD>_<sensor>_...`` names and names that
+simply contain a date (``20170314`` or ``2017-03-14``). Unknown names give
+``None`` for what cannot be read, never a guess.
+"""
+
+import os
+import re
+from datetime import date
+
+LANDSAT_SENSORS = {
+    "LC09": "Landsat 9 OLI", "LC08": "Landsat 8 OLI", "LO08": "Landsat 8 OLI",
+    "LE07": "Landsat 7 ETM+", "LT05": "Landsat 5 TM", "LT04": "Landsat 4 TM",
+    "LM05": "Landsat 5 MSS", "LM04": "Landsat 4 MSS",
+}
+_LANDSAT = re.compile(r"\b(L[COTEM]0[4-9])_L\w{3}_(\d{6})_(\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I)
+_SENTINEL1 = re.compile(r"\b(S1[ABCD])_\w{2}_\w{4}_\w{4}_(\d{8})T\d{6}", re.I)
+_SENTINEL2 = re.compile(r"\b(S2[ABC])_MSI\w{3}_(\d{8})T\d{6}", re.I)
+_CAFFE = re.compile(r"^([A-Za-z]+)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9\-]+?)_")
+_ANY_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+
+
+def _iso(text):
+    digits = text.replace("-", "")
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat()
+    except ValueError:
+        return None
+
+
+def parse_scene_name(path_or_name):
+    """{'scene': stem, 'date': 'YYYY-MM-DD' or None, 'sensor': str or None}."""
+    stem = os.path.splitext(os.path.basename(str(path_or_name)))[0]
+    info = {"scene": stem, "date": None, "sensor": None}
+    m = _LANDSAT.search(stem)
+    if m:
+        info["sensor"] = LANDSAT_SENSORS.get(m.group(1).upper(), m.group(1).upper())
+        info["date"] = _iso(m.group(3))
+        return info
+    m = _SENTINEL1.search(stem)
+    if m:
+        info["sensor"] = f"Sentinel-1{m.group(1)[-1].upper()} SAR"
+        info["date"] = _iso(m.group(2))
+        return info
+    m = _SENTINEL2.search(stem)
+    if m:
+        info["sensor"] = f"Sentinel-2{m.group(1)[-1].upper()} MSI"
+        info["date"] = _iso(m.group(2))
+        return info
+    m = _CAFFE.match(stem)
+    if m and _iso(m.group(2)):
+        info["date"] = _iso(m.group(2))
+        info["sensor"] = m.group(3)
+        return info
+    for m in _ANY_DATE.finditer(stem):
+        iso = _iso("".join(m.groups()))
+        if iso and 1970 <= int(iso[:4]) <= 2100:
+            info["date"] = iso
+            break
+    return info

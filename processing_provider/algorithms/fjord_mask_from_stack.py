@@ -1,0 +1,86 @@
+"""Derive a starter fjord mask from several subsets of one domain."""
+
+import glob
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+)
+
+from ...plugin.engine import fjord
+from ..common import EngineFeedback, engine_errors, raster_path
+
+
+class FjordMaskFromStack(QgsProcessingAlgorithm):
+    INPUTS = "INPUTS"
+    FOLDER = "FOLDER"
+    BAND = "BAND"
+    STATIC_PERCENTILE = "STATIC_PERCENTILE"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "fjord_mask_from_stack"
+
+    def displayName(self):  # noqa: N802
+        return "Fjord-boundary mask from a stack of subsets (starter)"
+
+    def group(self):
+        return "Calving fronts"
+
+    def groupId(self):  # noqa: N802
+        return "calving_fronts"
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Derives a first fjord mask for you to edit, from several subsets of the same domain "
+            "(as written by 'Subset scenes to a domain'). Edges that are strong in every scene "
+            "(rock walls, coast) are static; the calving front moves between scenes and averages "
+            "out. Pixels whose mean edge strength is above the chosen percentile become walls (0), "
+            "as do pixels without data in any scene; the rest is fjord (1). CALFIN built such "
+            "starters from the inverted mean of several scenes.\n\n"
+            "<b>Subsets</b>: raster layers and/or a folder of GeoTIFFs, all on one grid "
+            "(at least two).\n"
+            "<b>Band</b>: band to use (default 1).\n"
+            "<b>Static edge percentile</b>: higher keeps fewer walls (default 85).\n\n"
+            "Output: Byte GeoTIFF (0 wall, 1 fjord) on the subsets' grid. Check and edit it, or "
+            "draw boundaries and use 'Fjord-boundary mask'."
+        )
+
+    def createInstance(self):  # noqa: N802
+        return FjordMaskFromStack()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, "Subsets (raster layers)", QgsProcessing.TypeRaster, optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.FOLDER, "Folder of subsets", behavior=QgsProcessingParameterFile.Folder, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.STATIC_PERCENTILE, "Static edge percentile", QgsProcessingParameterNumber.Double,
+            defaultValue=85.0, minValue=1.0, maxValue=99.9))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        paths = [raster_path(layer, f"subset {layer.name()}")
+                 for layer in self.parameterAsLayerList(parameters, self.INPUTS, context)]
+        folder = self.parameterAsFile(parameters, self.FOLDER, context)
+        if folder:
+            if not os.path.isdir(folder):
+                raise QgsProcessingException(f"The folder {folder} does not exist.")
+            paths += sorted(glob.glob(os.path.join(folder, "*.tif")))
+        band = self.parameterAsInt(parameters, self.BAND, context)
+        percentile = self.parameterAsDouble(parameters, self.STATIC_PERCENTILE, context)
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            result = fjord.starter_mask_from_stack(paths, out, band, percentile,
+                                                   progress=engine.progress, is_canceled=engine.is_canceled)
+        feedback.pushInfo(f"{len(paths)} subsets; mean edge strength threshold {result['edge_threshold']:.4f}")
+        return {self.OUTPUT: out}
