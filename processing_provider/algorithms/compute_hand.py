@@ -63,7 +63,8 @@ class ComputeHand(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "DEM"))
-        self.addParameter(QgsProcessingParameterBand(self.BAND, "Elevation band", 1, self.INPUT))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BAND, "Elevation band", 1, self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.ACC_THRESHOLD, "Accumulation threshold in cells (0 = mean accumulation)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
@@ -84,7 +85,7 @@ class ComputeHand(QgsProcessingAlgorithm):
         with engine_errors(feedback):
             _, info = hand.compute_hand(
                 path, out, acc_threshold=threshold, cell_size_m=cell,
-                band=self.parameterAsInt(parameters, self.BAND, context),
+                band=self.parameterAsInt(parameters, self.BAND, context) or 1,
                 progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo)
         feedback.pushInfo(
             f"Cell size {info['cell_size_m'][0]:.2f} x {info['cell_size_m'][1]:.2f} m; "
