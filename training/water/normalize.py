@@ -10,6 +10,8 @@ same scene therefore all give the same model input. HAND uses a fixed scale
 
 import numpy as np
 
+from plugin.engine import normalize as engine_normalize
+
 SAR = ("VV", "VH", "HH", "HV")
 LOW, HIGH = 2.0, 98.0
 
@@ -28,27 +30,13 @@ def default_normalization(channels):
     return norms
 
 
-def looks_like_power(values, dtype):
-    """The contract's ``db: auto`` test: floating point, all >= 0, 99th percentile <= 10."""
-    if not np.issubdtype(np.dtype(dtype), np.floating) or values.size == 0:
-        return False
-    return bool(values.min() >= 0 and np.percentile(values, 99) <= 10)
-
-
-def to_db(x):
-    return 10.0 * np.log10(np.maximum(x, 1e-10))
-
-
 def scene_limits(values, norm, dtype):
-    """(convert_to_db, p_low, p_high) for one channel from a sample of its valid values."""
-    if norm["method"] != "percentile":
-        return False, None, None
-    db = norm.get("db", "never")
-    convert = db == "always" or (db == "auto" and looks_like_power(values, dtype))
-    if convert:
-        values = to_db(values)
-    lo, hi = np.percentile(values, [norm["low"], norm["high"]])
-    return convert, float(lo), float(hi)
+    """(convert_to_db, p_low, p_high) for one channel from a sample of its valid values.
+
+    Delegates to the engine's ``channel_stats`` so training and inference agree exactly.
+    """
+    stats = engine_normalize.channel_stats(values, norm, np.issubdtype(np.dtype(dtype), np.floating))
+    return stats["db"], stats.get("low"), stats.get("high")
 
 
 def apply(x, norm, limits):
@@ -60,5 +48,5 @@ def apply(x, norm, limits):
         return x * np.float32(norm["scale"]) + np.float32(norm["offset"])
     convert, lo, hi = limits
     if convert:
-        x = to_db(x).astype(np.float32)
+        x = engine_normalize.to_db(x)
     return np.clip((x - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
