@@ -29,6 +29,7 @@ from . import normalize, raster_io, tiling
 
 NODATA_PROB = -1.0
 NODATA_CLASS = 255
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
 
 
 # ---------------------------------------------------------------- band mapping
@@ -236,7 +237,12 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
     t0 = time.perf_counter()
     tile, ovl = tile_params(model, tile_size, overlap)
     norms = model.meta["normalization"]
-    with rasterio.open(src_path) as src:
+    # GDAL's block cache (5% of RAM by default) would fill with input blocks that
+    # are never read again; a small cache keeps memory bounded and still holds
+    # the partly written output blocks of the current strip.
+    # GDAL_NUM_THREADS: (de)compress GeoTIFF blocks on all cores.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), \
+            rasterio.open(src_path) as src:
         bands = resolve_bands(model.channels, src.count, src.descriptions, band_map)
         if log is not None:
             log("Bands used: " + ", ".join(f"{c}=band {b}" for c, b in zip(model.channels, bands)))
