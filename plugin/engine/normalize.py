@@ -7,7 +7,7 @@ Two steps per channel (see ``contract.py``):
    band whose valid values are all >= 0 with a 99th percentile <= 10, i.e.
    linear SAR power) and, for the ``percentile`` method, compute the scene's
    low/high percentiles of valid values (after the dB conversion) from a
-   decimated sample (``raster_io.decimated_sample``). Statistics are computed
+   decimated sample (``raster_io.decimated_samples``). Statistics are computed
    once for the whole scene so every tile is normalised identically (no
    per-tile stretch, hence no seams).
 2. ``apply``: per window, turn raw values into float32 model input. Invalid
@@ -23,6 +23,7 @@ from . import raster_io
 
 DB_FLOOR = 1e-6  # linear power floor before 10 log10: -60 dB, so zeros do not give -inf
 DB_AUTO_P99_MAX = 10.0
+STATS_PIXELS = 1_000_000  # sample size for scene percentiles (accurate to ~0.1 percentile)
 
 
 def to_db(x):
@@ -55,19 +56,19 @@ def channel_stats(values, norm, is_float):
     return stats
 
 
-def scene_stats(src, bands, norms, max_pixels=4_000_000):
+def scene_stats(src, bands, norms, max_pixels=STATS_PIXELS):
     """Per-channel statistics of an open rasterio dataset (``bands`` 1-based)."""
     stats = []
-    for band, norm in zip(bands, norms):
+    samples = raster_io.decimated_samples(src, bands, max_pixels=max_pixels)
+    for band, norm, values in zip(bands, norms, samples):
         is_float = np.issubdtype(np.dtype(src.dtypes[band - 1]), np.floating)
-        values = raster_io.decimated_sample(src, band, max_pixels=max_pixels)
         if values.size == 0:
             raise ValueError(f"band {band} of the input has no valid pixels (all nodata)")
         stats.append(channel_stats(values, norm, is_float))
     return stats
 
 
-def array_stats(array, valid, norms, max_pixels=4_000_000):
+def array_stats(array, valid, norms, max_pixels=STATS_PIXELS):
     """Per-channel statistics of an in-memory (C, H, W) array and (H, W) valid mask."""
     step = max(1, int(np.ceil(np.sqrt(valid.size / max_pixels))))
     sub_valid = valid[::step, ::step]
