@@ -47,6 +47,7 @@ def add_arguments(parser):
     parser.add_argument("--training-data", default=None, help="training data credit (metadata)")
     parser.add_argument("--license", default="CC BY 4.0", help="licence of the weights (metadata)")
     parser.add_argument("--version", default="1.0")
+    parser.add_argument("--init", help="start from these torch weights (.pt written by an earlier run)")
     parser.add_argument("--report", help="write the measured numbers as JSON here (default: OUT.json)")
 
 
@@ -176,6 +177,8 @@ def main(args):
         credit = args.training_data or f"user chips from {Path(args.chips).name}"
 
     net = build_net(len(channels), widths)
+    if args.init:
+        net.load_state_dict(torch.load(args.init, map_location="cpu"))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     budget = args.minutes * 60.0
     start = time.time()
@@ -238,6 +241,9 @@ def main(args):
         "description": f"ResNet-U-Net (widths {args.widths}) surface water from {','.join(channels)}",
     }
     export_onnx(net.eval(), out, meta, sample_size=args.infer_tile)
+    # The torch weights, to continue training with --init (kept out of weights/).
+    state_path = Path(args.report or out.with_suffix(".json")).with_suffix(".pt")
+    torch.save(net.state_dict(), state_path)
     report = {
         "channels": channels, "steps": step, "minutes": round(minutes, 1), "batch": args.batch,
         "tile": args.tile, "infer_tile": args.infer_tile, "widths": widths, "held_out_iou": final, "otsu_iou": otsu_iou,
