@@ -91,11 +91,19 @@ class EtciScene:
         return img, lab.copy()
 
     def _random_scene(self, rng, ty, tx):
-        if rng.random() < 0.3:
+        """A block of tiles around (ty, tx) whose percentiles normalise the crop.
+
+        From a single tile to the whole training area, so the model meets the
+        stretches of small water-rich clips as well as of whole scenes.
+        """
+        u = rng.random()
+        if u < 0.25:
             cols = self.train_cols
             return (0, self.ny, min(cols), max(cols) + 1)
-        h = int(rng.integers(6, self.ny + 1))
-        w = int(rng.integers(6, 24))
+        if u < 0.5:
+            h, w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        else:
+            h, w = int(rng.integers(3, self.ny + 1)), int(rng.integers(3, 24))
         y0 = int(np.clip(ty - rng.integers(h), 0, self.ny - h))
         x0 = int(np.clip(tx - rng.integers(w), 0, self.nx - w))
         return (y0, y0 + h, x0, x0 + w)
