@@ -29,6 +29,8 @@ def add_arguments(parser):
                                             "default: no validation, the last weights are exported)")
     parser.add_argument("--val-cols", default="8,13",
                         help="ETCI tile columns held out for validation (first,last; a spatial block)")
+    parser.add_argument("--small-scenes", type=float, default=0.0,
+                        help="share of ETCI crops normalised by the percentiles of 1-3 tile blocks")
     parser.add_argument("--out", required=True, help="output .onnx path")
     parser.add_argument("--tile", type=int, default=128, help="training crop size in pixels")
     parser.add_argument("--infer-tile", type=int, default=256,
@@ -155,7 +157,7 @@ def main(args):
         if channels != ["VV", "VH"]:
             raise SystemExit("--etci provides VV,VH only; use --channels VV,VH")
         a, b = (int(v) for v in args.val_cols.split(","))
-        train = data.EtciScene(args.etci, val_cols=(a, b))
+        train = data.EtciScene(args.etci, val_cols=(a, b), small_scenes=args.small_scenes)
         norms = train.norms
         # Validation the way the plugin will run: the whole scene's percentiles.
         limits = train.scene_limits()

@@ -31,7 +31,8 @@ def etci_valid(sar):
 
 
 class EtciScene:
-    def __init__(self, folder, val_cols=(8, 13), gap=1, cache_dir="build/etci_cache"):
+    def __init__(self, folder, val_cols=(8, 13), gap=1, cache_dir="build/etci_cache", small_scenes=0.0):
+        self.small_scenes = small_scenes
         self.sar, water, self.valid = load_mosaic(folder, cache_dir)
         self.valid = etci_valid(self.sar)
         self.label = np.where(self.valid, water, IGNORE).astype(np.uint8)
@@ -93,17 +94,19 @@ class EtciScene:
     def _random_scene(self, rng, ty, tx):
         """A block of tiles around (ty, tx) whose percentiles normalise the crop.
 
-        From a single tile to the whole training area, so the model meets the
-        stretches of small water-rich clips as well as of whole scenes.
+        30 % of the time the whole training area, else a block of 6-30 x 6-23
+        tiles; with ``small_scenes`` > 0 that share of crops uses 1-3 tile
+        blocks instead (small water-rich clips; tried, not used for the
+        shipped model).
         """
         u = rng.random()
-        if u < 0.25:
+        if u < self.small_scenes:
+            h, w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        elif u < self.small_scenes + 0.3:
             cols = self.train_cols
             return (0, self.ny, min(cols), max(cols) + 1)
-        if u < 0.5:
-            h, w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         else:
-            h, w = int(rng.integers(3, self.ny + 1)), int(rng.integers(3, 24))
+            h, w = int(rng.integers(6, self.ny + 1)), int(rng.integers(6, 24))
         y0 = int(np.clip(ty - rng.integers(h), 0, self.ny - h))
         x0 = int(np.clip(tx - rng.integers(w), 0, self.nx - w))
         return (y0, y0 + h, x0, x0 + w)
