@@ -94,19 +94,20 @@ class EtciScene:
     def _random_scene(self, rng, ty, tx):
         """A block of tiles around (ty, tx) whose percentiles normalise the crop.
 
-        30 % of the time the whole training area, else a block of 6-30 x 6-23
-        tiles; with ``small_scenes`` > 0 that share of crops uses 1-3 tile
-        blocks instead (small water-rich clips; tried, not used for the
-        shipped model).
+        Without ``small_scenes`` (run 1): 30 % of the time the whole training
+        area, else a block of 6-30 x 6-23 tiles. With ``small_scenes`` = s
+        (the shipped run used 0.25): a share s of 1-3 x 1-3 tile blocks (small
+        water-rich clips), 25 % the whole area, the rest 3-30 x 3-23 tiles.
         """
         u = rng.random()
+        whole, smallest = (0.25, 3) if self.small_scenes else (0.3, 6)
         if u < self.small_scenes:
             h, w = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-        elif u < self.small_scenes + 0.3:
+        elif u < self.small_scenes + whole:
             cols = self.train_cols
             return (0, self.ny, min(cols), max(cols) + 1)
         else:
-            h, w = int(rng.integers(6, self.ny + 1)), int(rng.integers(6, 24))
+            h, w = int(rng.integers(smallest, self.ny + 1)), int(rng.integers(smallest, 24))
         y0 = int(np.clip(ty - rng.integers(h), 0, self.ny - h))
         x0 = int(np.clip(tx - rng.integers(w), 0, self.nx - w))
         return (y0, y0 + h, x0, x0 + w)
