@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio import features
 from rasterio.warp import Resampling, reproject
 
@@ -113,7 +114,10 @@ def qa_image(raw, fronts, classes=None, rejected=()):
 
 def write_png(path, rgb):
     """An RGB PNG written atomically (no georeferencing)."""
-    with raster_io.atomic_output(path) as tmp:
+    import warnings
+
+    with raster_io.atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", driver="PNG", width=rgb.shape[1], height=rgb.shape[0], count=3,
                            dtype="uint8") as dst:
             dst.write(np.moveaxis(rgb, 2, 0))
@@ -131,7 +135,14 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
     image. ``work_dir`` receives temporary files (caller removes it).
     """
-    from .inference import predict_raster
+    from .inference import check_pixel_size, predict_raster
+
+    outputs = list(model.outputs)
+    if "front" not in outputs:
+        raise ValueError(f"the model {os.path.basename(str(model.path))} has outputs {', '.join(outputs)}; "
+                         "a calving-front model needs an output named 'front'")
+    i_front = outputs.index("front")
+    i_ice = outputs.index("ice") if "ice" in outputs else None
 
     def step(start, span):
         return (lambda f: progress(start + span * f)) if progress else None
@@ -141,6 +152,9 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
         count, crs, transform = src.count, src.crs, src.transform
         pixel_size = float(np.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
         fjord = read_fjord(fjord_path, src) if fjord_path else None
+        warning = check_pixel_size(crs, transform, model.meta)
+        if warning and log:
+            log(f"{name}: {warning}")
     if count not in (1, 3):
         raise ValueError(f"{name} has {count} bands: give a 1-band grey scene or the 3-band CALFIN layering "
                          "(RAW, LOCAL_CONTRAST, SHADOWS_HIGHLIGHTS)")
@@ -164,8 +178,8 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     raster_io.check_cancel(is_canceled)
     if not valid.any():
         raise ValueError(f"{name} holds no valid pixels (all nodata)")
-    edge = np.where(valid, prob[0], 0.0)
-    ice = np.where(valid, prob[1], np.nan) if prob.shape[0] > 1 else None
+    edge = np.where(valid, prob[i_front], 0.0)
+    ice = np.where(valid, prob[i_ice], np.nan) if i_ice is not None else None
     min_length_px = min_length_m / pixel_size if pixel_size > 0 else 0.0
     extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), fjord, valid,
                                 edge_threshold=edge_threshold, min_confidence=min_confidence,

@@ -75,3 +75,15 @@ def parse_scene_name(name):
         if date:
             return SceneInfo(base, date, CAFFE_SENSORS.get(sensor.upper(), sensor), glacier)
     return SceneInfo(base)
+
+
+_SUFFIX = re.compile(r"(_(subset|front|fronts|mask|label|labels|zones|layered|qa|prob|probability))+$", re.IGNORECASE)
+
+
+def match_key(name):
+    """Key that pairs a prediction with its reference: base name without extension and without
+    trailing ``_Subset``/``_Front``/``_mask``/``_layered``-style suffixes, case-insensitive
+    (``X_Subset.tif`` and ``X_Front.png`` both give ``x``)."""
+    base = re.split(r"[\\/]", str(name))[-1]
+    base = re.sub(r"\.(tif|tiff|png|jpg|jp2|vrt|img|nc|gpkg|shp)$", "", base, flags=re.IGNORECASE)
+    return _SUFFIX.sub("", base).lower()

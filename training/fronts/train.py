@@ -107,13 +107,14 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 
 
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
-          samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=print):
+          samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0 over the run; with a
     time budget the schedule runs on elapsed time so a budgeted run still ends
     at a low learning rate.
     """
+    log = log or (lambda text: print(text, flush=True))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = DeepLabV3Plus(**(net_config or {}))
