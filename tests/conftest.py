@@ -59,10 +59,9 @@ def waterline_provider(qgis_app, qgis_processing):
     registry = QgsApplication.processingRegistry()
     provider = registry.providerById("waterline")
     if provider is None:
-        from waterline.processing_provider.provider import WaterlineProvider
+        from waterline.processing_provider.provider import register
 
-        provider = WaterlineProvider()
-        registry.addProvider(provider)
+        provider = register()
     return provider
 
 

@@ -2,7 +2,6 @@
 
 from qgis.core import (
     QgsProcessingAlgorithm,
-    QgsProcessingParameterBand,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -51,8 +50,8 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster (grey scene)"))
-        self.addParameter(QgsProcessingParameterBand(
-            self.BAND, "Band", defaultValue=1, parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
             self.SIGMA, "Neighbourhood size of the local filters (sigma, pixels)",
             QgsProcessingParameterNumber.Double, defaultValue=enhance.DEFAULT_SIGMA,
