@@ -30,3 +30,16 @@ def test_qgis_process_lists_provider(qgis_process_enabled):
 
     out = _qgis_process("list").stdout
     assert "Waterline" in out
+
+
+def test_make_package_builds_an_installable_zip():
+    import subprocess
+    import zipfile
+
+    subprocess.run(["make", "package"], cwd=ROOT, check=True, capture_output=True)
+    with zipfile.ZipFile(ROOT / "dist" / "waterline.zip") as zf:
+        names = set(zf.namelist())
+    assert "waterline/metadata.txt" in names and "waterline/__init__.py" in names
+    assert "waterline/processing_provider/provider.py" in names
+    assert "waterline/processing_provider/models/calfin_preprocessing.model3" in names
+    assert not any(n.startswith(("waterline/tests/", "waterline/training/")) for n in names)
