@@ -9,6 +9,7 @@
 
 import json
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,9 @@ def run_alg(waterline_provider):
 
 def _qgis_process(*args, check=True):
     env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE))
-    env.pop("PYTHONPATH", None)
+    # qgis_process embeds the system Python: let it see the venv's packages
+    # (onnxruntime) the way a user's pip install into QGIS's Python would.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in site.getsitepackages() if p.startswith(sys.prefix))
     proc = subprocess.run(
         [QGIS_PROCESS, *args], capture_output=True, text=True, env=env, timeout=1800,
     )

@@ -123,3 +123,16 @@ def open_output(path, profile, descriptions=None):
                 for i, name in enumerate(descriptions, start=1):
                     dst.set_band_description(i, name)
             yield dst
+
+
+def read_window(src, bands, window):
+    """Bands of one window as float32 plus its valid mask (see ``valid_mask``).
+
+    One read serves both, so windowed engines do not read every pixel twice.
+    """
+    data = src.read(list(bands), window=window, masked=True)
+    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    values = data.filled(0).astype(np.float32, copy=False)
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(values).all(axis=0)
+    return values, valid

@@ -1,0 +1,97 @@
+"""Map raw raster values to model input as the model's contract declares.
+
+Two steps per channel (see ``contract.py``):
+
+1. ``scene_stats`` / ``array_stats``: once per scene, decide whether the
+   channel is converted to dB (``db``: auto/always/never; auto = floating-point
+   band whose valid values are all >= 0 with a 99th percentile <= 10, i.e.
+   linear SAR power) and, for the ``percentile`` method, compute the scene's
+   low/high percentiles of valid values (after the dB conversion) from a
+   decimated sample (``raster_io.decimated_sample``). Statistics are computed
+   once for the whole scene so every tile is normalised identically (no
+   per-tile stretch, hence no seams).
+2. ``apply``: per window, turn raw values into float32 model input. Invalid
+   pixels are set to 0 (their predictions are masked out anyway).
+
+Nothing is ever divided by a hard-coded 255: an 8-bit model declares
+``{"method": "scale", "scale": 0.00392156862745098, "offset": 0}``.
+"""
+
+import numpy as np
+
+from . import raster_io
+
+DB_FLOOR = 1e-6  # linear power floor before 10 log10: -60 dB, so zeros do not give -inf
+DB_AUTO_P99_MAX = 10.0
+
+
+def to_db(x):
+    return (10.0 * np.log10(np.maximum(x, DB_FLOOR))).astype(np.float32)
+
+
+def looks_like_power(values):
+    """Auto dB rule: non-negative values with a 99th percentile of at most 10."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return False
+    return bool(values.min() >= 0 and np.percentile(values, 99) <= DB_AUTO_P99_MAX)
+
+
+def channel_stats(values, norm, is_float):
+    """Statistics for one channel from a sample of its valid values."""
+    values = np.asarray(values, dtype=np.float64)
+    mode = norm.get("db", "never")
+    use_db = mode == "always" or (mode == "auto" and is_float and looks_like_power(values))
+    stats = {"db": use_db}
+    if norm["method"] == "percentile":
+        if values.size == 0:
+            raise ValueError("a model input band has no valid pixels to compute its percentiles from")
+        if use_db:
+            values = to_db(values).astype(np.float64)
+        low, high = np.percentile(values, [norm["low"], norm["high"]])
+        if not high > low:  # a constant band: keep the division finite
+            high = low + 1.0
+        stats.update(low=float(low), high=float(high))
+    return stats
+
+
+def scene_stats(src, bands, norms, max_pixels=4_000_000):
+    """Per-channel statistics of an open rasterio dataset (``bands`` 1-based)."""
+    stats = []
+    for band, norm in zip(bands, norms):
+        is_float = np.issubdtype(np.dtype(src.dtypes[band - 1]), np.floating)
+        values = raster_io.decimated_sample(src, band, max_pixels=max_pixels)
+        if values.size == 0:
+            raise ValueError(f"band {band} of the input has no valid pixels (all nodata)")
+        stats.append(channel_stats(values, norm, is_float))
+    return stats
+
+
+def array_stats(array, valid, norms, max_pixels=4_000_000):
+    """Per-channel statistics of an in-memory (C, H, W) array and (H, W) valid mask."""
+    step = max(1, int(np.ceil(np.sqrt(valid.size / max_pixels))))
+    sub_valid = valid[::step, ::step]
+    stats = []
+    for band, norm in zip(array, norms):
+        values = band[::step, ::step][sub_valid]
+        is_float = np.issubdtype(band.dtype, np.floating)
+        stats.append(channel_stats(values, norm, is_float))
+    return stats
+
+
+def apply(array, valid, norms, stats):
+    """Normalise a (C, H, W) window; returns float32 with invalid pixels = 0."""
+    out = np.empty(array.shape, dtype=np.float32)
+    for i, (norm, st) in enumerate(zip(norms, stats)):
+        x = array[i].astype(np.float32, copy=False)
+        if st.get("db"):
+            x = to_db(x)
+        method = norm["method"]
+        if method == "scale":
+            x = x * np.float32(norm["scale"]) + np.float32(norm["offset"])
+        elif method == "percentile":
+            lo, hi = np.float32(st["low"]), np.float32(st["high"])
+            x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        out[i] = x
+    out[:, ~valid] = 0.0
+    return out
