@@ -6,10 +6,7 @@ still runs (its results then only show that the plumbing works). Outputs go to
 build/demo/ and their paths are printed at the end.
 """
 
-import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,41 +14,18 @@ import numpy as np
 from shapely.geometry import LineString, box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import qgis_cli  # noqa: E402
 from rasters import POLAR, png_to_tif, write_tif, write_vector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "build" / "demo"
-PROFILE = ROOT / "build" / "qgis-profile"
 GLACIER = "LE07_L1TP_010011"  # Jakobshavn Isbrae, Landsat path 10 row 11
 
 
-def qgis_process(*args):
-    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE), QT_QPA_PLATFORM="offscreen")
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run(["qgis_process.bin", *map(str, args)], capture_output=True, text=True, env=env)
-    if proc.returncode != 0 and "already enabled" not in proc.stdout + proc.stderr:
-        sys.exit(f"qgis_process {' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
-
-
 def run(alg, **params):
-    args = ["--json", "run", f"waterline:{alg}", "--"]
-    for key, value in params.items():
-        for item in value if isinstance(value, list) else [value]:
-            args.append(f"{key}={item}")
     print(f"  qgis_process run waterline:{alg}")
-    out = qgis_process(*args)
-    return json.loads(out[out.find("{"):])["results"]
-
-
-def install_plugin():
-    plugins = PROFILE / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    link = plugins / "waterline"
-    if not link.is_symlink():
-        link.symlink_to(ROOT, target_is_directory=True)
-    qgis_process("plugins", "enable", "waterline")
+    return qgis_cli.run(alg, params)["results"]
 
 
 def glacier_scenes(folder):
@@ -88,13 +62,10 @@ def calving_front_preprocessing():
     walls = write_vector(work / "fjord_walls.gpkg",
                          [LineString([(b.left + 1500, b.bottom), (b.left + 1500, b.top)]),
                           LineString([(b.right - 1500, b.bottom), (b.right - 1500, b.top)])], POLAR)
-    results = qgis_process(
-        "--json", "run", "waterline:calfin_preprocessing", "--",
-        f"scenes={work / 'scenes'}", f"domain={domain}", f"boundaries={walls}",
-        f"subset:Subsets={work / 'subsets'}", f"subset:Subset report={work / 'subset_report.csv'}",
-        f"layer:Layered input={work / 'layered.tif'}", f"fjord:Fjord mask={work / 'fjord_mask.tif'}")
-    print("  qgis_process run waterline:calfin_preprocessing")
-    json.loads(results[results.find("{"):])
+    run("calfin_preprocessing", **{
+        "scenes": work / "scenes", "domain": domain, "boundaries": walls,
+        "subset:Subsets": work / "subsets", "subset:Subset report": work / "subset_report.csv",
+        "layer:Layered input": work / "layered.tif", "fjord:Fjord mask": work / "fjord_mask.tif"})
     layered = run("layer_calfin_input", INPUT=sorted((work / "subsets").glob("*.tif"))[-1],
                   OUTPUT=work / "layered_last.tif")
     starter = run("fjord_mask_from_stack", FOLDER=work / "subsets", OUTPUT=work / "starter_fjord_mask.tif")
@@ -112,7 +83,7 @@ def main():
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
-    install_plugin()
+    qgis_cli.enable_plugin()
     outputs = {}
     outputs.update(calving_front_preprocessing())
     print("\nDemo outputs:")

@@ -26,9 +26,9 @@ def test_provider_loads_algorithms(waterline_provider):
 
 
 def test_qgis_process_lists_provider(qgis_process_enabled):
-    from conftest import _qgis_process
+    import qgis_cli
 
-    out = _qgis_process("list").stdout
+    out = qgis_cli.call("list").stdout
     assert "Waterline" in out
 
 
