@@ -17,12 +17,19 @@ def test_metadata_declares_processing_provider():
 
 
 def test_provider_loads_algorithms(waterline_provider):
+    from qgis.core import QgsProcessingModelAlgorithm
+
     assert waterline_provider.id() == "waterline"
     ids = {alg.id() for alg in waterline_provider.algorithms()}
     assert ids, "the provider registered no algorithms"
     for alg in waterline_provider.algorithms():
         assert alg.shortHelpString(), f"{alg.id()} has no help text"
         assert alg.id() == f"waterline:{alg.name()}"
+        if isinstance(alg, QgsProcessingModelAlgorithm):  # its help is the model's help content
+            continue
+        for param in alg.parameterDefinitions():
+            if not param.isDestination():
+                assert param.help(), f"{alg.id()}: parameter {param.name()} has no help"
 
 
 def test_qgis_process_lists_provider(qgis_process_enabled):
