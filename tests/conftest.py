@@ -98,7 +98,10 @@ def _qgis_process(*args, check=True):
 @pytest.fixture(scope="session")
 def qgis_process_enabled():
     _install_plugin()
-    _qgis_process("plugins", "enable", "waterline")
+    proc = _qgis_process("plugins", "enable", "waterline", check=False)
+    # the profile persists in build/: a second session finds it already enabled
+    if proc.returncode != 0 and "already enabled" not in proc.stdout + proc.stderr:
+        raise AssertionError(f"qgis_process plugins enable waterline failed:\n{proc.stdout}\n{proc.stderr}")
     return True
 
 
