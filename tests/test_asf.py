@@ -294,7 +294,10 @@ def authcfg(qgis_app):
     from qgis.core import QgsApplication, QgsAuthMethodConfig
 
     manager = QgsApplication.authManager()
-    assert manager.setMasterPassword(MASTER, True)
+    if not manager.masterPasswordIsSet():  # another test may have unlocked it already
+        assert manager.setMasterPassword(MASTER, True), (
+            "the test auth database under .qgis-settings has another master password; "
+            "delete .qgis-settings (pytest-qgis recreates it)")
     for cfg_id, password in ((GOOD_CFG, PASSWORD), (BAD_CFG, WRONG)):
         manager.removeAuthenticationConfig(cfg_id)
         config = QgsAuthMethodConfig("Basic")
@@ -471,3 +474,30 @@ def test_download_through_qgis_process(qgis_process, trusted, headless_auth, mon
     monkeypatch.delenv("QGIS_AUTH_PASSWORD_FILE")
     proc = qgis_process("download_asf", params, expect_failure=True)
     assert "QGIS_AUTH_PASSWORD_FILE" in proc.stdout + proc.stderr
+
+
+def test_search_with_a_polygon_layer_in_another_crs(run_alg, trusted):
+    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsFeature,
+                           QgsGeometry, QgsProject, QgsVectorLayer)
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32606", "aoi", "memory")
+    wgs84 = QgsGeometry.fromWkt("POLYGON((-147.6 64.6,-147.4 64.6,-147.4 64.8,-147.6 64.8,"
+                                "-147.6 64.6))")
+    wgs84.transform(QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4326"),
+                                           layer.crs(), QgsProject.instance()))
+    feature = QgsFeature()
+    feature.setGeometry(wgs84)
+    layer.dataProvider().addFeatures([feature])
+    result = run_alg("search_asf", {
+        "AOI": layer, "DATASET": 1, "PROCESSING_LEVEL": "GRD_HD", "START": "2021-12-01",
+        "CMR_HOST": trusted.host, "OUTPUT": "memory:",
+    })
+    _, feats = _features(result["OUTPUT"])
+    assert sorted(feats) == [
+        "S1B_IW_GRDH_1SDV_20211204T032038_20211204T032103_029870_0390CC_FC88-GRD_HD",
+        "S1B_IW_GRDH_1SDV_20211216T032038_20211216T032103_030045_039655_2335-GRD_HD",
+    ]
+    form = dict(trusted.recorded("/search")[-1][3])
+    lon_lat = [float(v) for v in (form.get("polygon") or form["bounding_box"]).split(",")]
+    assert min(lon_lat[0::2]) == pytest.approx(-147.6, abs=1e-3)
+    assert max(lon_lat[1::2]) == pytest.approx(64.8, abs=1e-3)
