@@ -159,3 +159,28 @@ def test_pair_algorithm_bad_folder(run_alg, tmp_path):
     with pytest.raises(QgsProcessingException, match="No DSWE GeoTIFF"):
         run_alg("pair_sar_dswe", {"INPUT": layer, "DSWE_FOLDER": str(tmp_path / "empty"),
                                   "OUTPUT": "memory:"})
+
+
+def test_pair_through_qgis_process(qgis_process, tmp_path):
+    import csv
+
+    import fiona
+
+    folder = _make_folder(tmp_path)
+    footprints = str(tmp_path / "sar.gpkg")
+    schema = {"geometry": "Polygon", "properties": {"granule": "str", "start_time": "str"}}
+    with fiona.open(footprints, "w", driver="GPKG", crs="EPSG:4326", schema=schema) as dst:
+        dst.write({"geometry": FOOTPRINT,
+                   "properties": {"granule": "ALPSRP_A", "start_time": "2020-06-12T16:55:01Z"}})
+    out = tmp_path / "pairs.csv"
+    result = qgis_process("pair_sar_dswe", {
+        "INPUT": footprints, "DSWE_FOLDER": str(folder), "PATTERN": "*INWAM.tif",
+        "MAX_DAYS": 4, "OUTPUT": str(out),
+    })
+    with open(result["results"]["OUTPUT"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["granule"], r["dswe_date"], r["days_apart"]) for r in rows] == [
+        ("ALPSRP_A", "2020-06-12", "0"), ("ALPSRP_A", "2020-06-16", "4")]
+    assert float(rows[0]["water_fraction"]) == pytest.approx(0.15)
+    assert float(rows[0]["cloud_fraction"]) == pytest.approx(0.20)
+    assert float(rows[0]["nodata_fraction"]) == pytest.approx(0.15)

@@ -83,6 +83,7 @@ class DownloadAsf(QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     GEOTIFFS = "GEOTIFFS"
     DOWNLOADED = "DOWNLOADED"
+    _login = None  # (user, password) read in prepareAlgorithm, dropped once used
 
     def name(self):
         return "download_asf"
@@ -164,6 +165,12 @@ class DownloadAsf(QgsProcessingAlgorithm):
             fields.append(QgsField(name, kind))
         return fields
 
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        # Runs in the main thread: a master password prompt (desktop) must not
+        # come from the background thread that runs processAlgorithm.
+        self._login = earthdata_login(self.parameterAsString(parameters, self.AUTH, context))
+        return True
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -204,8 +211,11 @@ class DownloadAsf(QgsProcessingAlgorithm):
             except asf_client.AsfError as exc:
                 raise QgsProcessingException(str(exc)) from None
 
-        username, password = earthdata_login(
-            self.parameterAsString(parameters, self.AUTH, context))
+        username, password = self._login or (None, None)
+        self._login = None
+        if password is None:  # not prepared in the main thread (direct call)
+            username, password = earthdata_login(
+                self.parameterAsString(parameters, self.AUTH, context))
         secrets = [password]
         try:
             session = asf_client.login(username, password, edl_host, auth_host)
@@ -214,12 +224,7 @@ class DownloadAsf(QgsProcessingAlgorithm):
         del password
         feedback.pushInfo(f"Logged in to Earthdata ({edl_host}).")
 
-        fields = self._report_fields()
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException("Could not create the downloaded-files table.")
-        geotiffs, fetched, failures = [], 0, []
+        geotiffs, fetched, failures, rows = [], 0, [], []
         for i, (granule, url, size, md5) in enumerate(jobs):
             if feedback.isCanceled():
                 break
@@ -244,10 +249,7 @@ class DownloadAsf(QgsProcessingAlgorithm):
             feedback.pushInfo(f"{granule}: {result.status} ({result.size} bytes)"
                               + (f", {len(tifs)} GeoTIFF(s)" if unzip else ""))
             geotiffs += tifs
-            feature = QgsFeature(fields)
-            feature.setAttributes([granule, result.path, result.status, result.size,
-                                   ";".join(tifs)])
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            rows.append([granule, result.path, result.status, result.size, ";".join(tifs)])
         if feedback.isCanceled():
             raise QgsProcessingException(
                 "Cancelled; partial files are kept as .part and resumed on the next run.")
@@ -255,6 +257,16 @@ class DownloadAsf(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"{len(failures)} of {len(jobs)} granule(s) failed: {', '.join(failures)}. "
                 "See the log above; complete files are kept and skipped on the next run.")
+        # the table is written only for a run that succeeded
+        fields = self._report_fields()
+        sink, dest = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException("Could not create the downloaded-files table.")
+        for row in rows:
+            feature = QgsFeature(fields)
+            feature.setAttributes(row)
+            sink.addFeature(feature, QgsFeatureSink.FastInsert)
         feedback.setProgress(100)
         return {self.OUTPUT: dest, self.FOLDER: folder, self.GEOTIFFS: geotiffs,
                 self.DOWNLOADED: fetched}

@@ -173,22 +173,26 @@ class SearchAsf(QgsProcessingAlgorithm):
             )
         feedback.pushInfo(f"{len(records)} product(s) found.")
         fields = footprint_fields()
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon, WGS84)
-        if sink is None:
-            raise QgsProcessingException("Could not create the footprint layer.")
-        for i, record in enumerate(records):
+        features = []
+        for record in records:
             if feedback.isCanceled():
-                break
-            feature = QgsFeature(fields)
+                raise QgsProcessingException("Cancelled by the user; no layer was written.")
             geom = QgsGeometry.fromWkt(record["wkt"]) if record["wkt"] else QgsGeometry()
             if geom.isNull():
                 feedback.reportError(f"{record['granule']}: no usable footprint; skipped.")
                 continue
             geom.convertToMultiType()
+            feature = QgsFeature(fields)
             feature.setGeometry(geom)
             feature.setAttributes([record[name] for name, _ in asf_client.FOOTPRINT_FIELDS])
+            features.append(feature)
+        # the layer is created only once the search succeeded
+        sink, dest = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon, WGS84)
+        if sink is None:
+            raise QgsProcessingException("Could not create the footprint layer.")
+        for i, feature in enumerate(features):
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
-            feedback.setProgress(100.0 * (i + 1) / len(records))
+            feedback.setProgress(100.0 * (i + 1) / len(features))
         return {self.OUTPUT: dest}
 
