@@ -150,7 +150,7 @@ def search(aoi_wkt, start=None, end=None, dataset="ALOS PALSAR", processing_leve
     except asf.ASFSearchError as exc:
         raise AsfError(f"The ASF search at {host} failed: {exc}") from None
     except ValueError as exc:  # option validation (bad WKT, bad date, ...)
-        raise AsfError(f"The ASF search options were refused: {exc}") from None
+        raise AsfError(f"The ASF search failed (bad option or unreadable answer): {exc}") from None
     except OSError as exc:  # requests' ConnectionError/SSLError are OSErrors
         raise AsfError(f"Could not reach the ASF search service at {host}: {exc}") from None
     return [product_record(p) for p in results]

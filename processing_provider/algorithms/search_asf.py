@@ -124,7 +124,8 @@ class SearchAsf(QgsProcessingAlgorithm):
     def _aoi_wkt(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.AOI, context)
         if source is not None:
-            transform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
+            transform = QgsCoordinateTransform(
+                source.sourceCrs(), WGS84, context.transformContext())
             geoms = []
             for feature in source.getFeatures():
                 if feedback.isCanceled():
