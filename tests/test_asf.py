@@ -244,6 +244,28 @@ def test_download_resumes_a_partial_file_and_keeps_it_on_cancel(trusted, session
     assert ranges[-1] == f"bytes={kept}-"
 
 
+def test_download_replaces_a_corrupt_existing_file(trusted, session, tmp_path):
+    content = os.urandom(30_000)
+    url = trusted.add_file("/datapool/engine/replace.bin", content)
+    (tmp_path / "replace.bin").write_bytes(b"x" * len(content))  # right size, wrong bytes
+    messages = []
+    result = asf_client.download_file(session, url, tmp_path, size=len(content),
+                                      md5=hashlib.md5(content).hexdigest(), info=messages.append)
+    assert result.status == "downloaded"
+    assert (tmp_path / "replace.bin").read_bytes() == content
+    assert "incomplete or corrupt (md5 is" in messages[0]
+
+
+def test_unpack_refuses_paths_outside_the_folder(tmp_path):
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("../evil.tif", b"x")
+    with pytest.raises(asf_client.AsfError, match="unsafe path"):
+        asf_client.unpack_zip(str(path))
+    assert not (tmp_path / "evil.tif").exists() and not (tmp_path / "evil").exists()
+    assert os.listdir(tmp_path) == ["evil.zip"]
+
+
 def test_download_refuses_untrusted_host_and_http():
     with pytest.raises(asf_client.AsfError, match="not an ASF/Earthdata host"):
         asf_client.check_url("https://example.com/x.zip", extra_hosts=("127.0.0.1:1",))
