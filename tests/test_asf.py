@@ -481,7 +481,14 @@ def test_download_through_qgis_process(qgis_process, trusted, headless_auth, mon
     monkeypatch.setenv("QGIS_AUTH_PASSWORD_FILE", str(password_file))
     params = _download_params(trusted, layer, tmp_path / "dl", OUTPUT=str(tmp_path / "r.csv"))
 
-    result = qgis_process("download_asf", params)
+    # the fixture's own runner, to see stdout and stderr of a successful run too
+    from conftest import _qgis_process
+
+    args = ["--json", "run", "waterline:download_asf", "--"]
+    args += [f"{key}={value}" for key, value in params.items()]
+    proc = _qgis_process(*args)
+    _no_secret(proc.stdout, proc.stderr)
+    result = json.loads(proc.stdout[proc.stdout.find("{"):])
     assert (tmp_path / "dl" / "granule.bin").read_bytes() == content
     assert result["results"]["DOWNLOADED"] == 1
     ranges = [r[2].get("Range") for r in trusted.recorded("/datapool/qp/granule.bin")]
