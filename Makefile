@@ -44,7 +44,7 @@ bench: setup
 
 package:
 	rm -rf build/package dist && mkdir -p build/package/waterline dist
-	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|requirements.*|constraints\.txt|\.gitignore)$$' \
+	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|pytest\.ini|requirements.*|constraints\.txt|\.gitignore)$$' \
 		| xargs -0 -I{} cp --parents {} build/package/waterline/
 	cd build/package && zip -qr ../../dist/waterline.zip waterline
 	@echo "dist/waterline.zip: install it in QGIS with Plugins > Manage and Install Plugins > Install from ZIP"

@@ -4,7 +4,7 @@ feedback adapters, and turning QGIS layers into files the engine can open."""
 import contextlib
 import os
 
-from qgis.core import QgsProcessingException, QgsRasterLayer
+from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException, QgsRasterLayer
 
 from ..plugin.engine.raster_io import Cancelled
 
@@ -73,3 +73,32 @@ def check_crs(layer, what="input raster"):
             "assign one (Layer Properties > Source) before running."
         )
     return crs
+
+
+def rasterio_crs(crs):
+    """A rasterio CRS for a QgsCoordinateReferenceSystem (EPSG code when it has one)."""
+    from rasterio.crs import CRS
+
+    if not crs.isValid():
+        raise QgsProcessingException("A layer has no valid coordinate reference system; assign one first.")
+    authid = crs.authid()
+    if authid.upper().startswith("EPSG:"):
+        return CRS.from_user_input(authid)
+    return CRS.from_wkt(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
+
+
+def with_help(parameter, text):
+    """Attach help to a parameter (shown by qgis_process help and in the dialog's help)."""
+    parameter.setHelp(text)
+    return parameter
+
+
+def help_string(algorithm, summary, outputs=""):
+    """shortHelpString from a summary, every parameter's help, and a note on outputs."""
+    lines = [summary, ""]
+    for parameter in algorithm.parameterDefinitions():
+        if parameter.help() and not parameter.isDestination():
+            lines.append(f"<b>{parameter.description()}</b>: {parameter.help()}")
+    if outputs:
+        lines += ["", outputs]
+    return "\n".join(lines)

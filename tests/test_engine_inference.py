@@ -70,6 +70,14 @@ def test_tiled_equals_whole_image(model, shape):
     assert tiled.shape == whole.shape
 
 
+def test_narrow_edge_tiles_are_seamless(model):
+    # tile 128 / overlap 16 on 300 x 290: edge tiles of 96 px (see tiling.spans)
+    array = scene(300, 290, seed=7)
+    tiled = predict_array(model, array, tile_size=128, overlap=16)
+    whole = whole_image(model, array)
+    assert np.abs(tiled[:, 4:-4, 4:-4] - whole[:, 4:-4, 4:-4]).max() < 1e-4
+
+
 def test_tiled_equals_whole_image_two_outputs(two_output_model):
     array = scene(130, 101, seed=5)
     tiled = predict_array(two_output_model, array, tile_size=32, overlap=12)

@@ -7,20 +7,28 @@ from plugin.engine import tiling
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(1000, 256, 32), (256, 256, 32), (257, 256, 32),
-                                                  (100, 256, 32), (513, 128, 0)])
-def test_starts_cover_scene_inside(length, tile, overlap):
-    starts = tiling.starts(length, tile, overlap)
-    assert starts[0] == 0
+                                                  (100, 256, 32), (513, 128, 0), (300, 128, 16),
+                                                  (130, 100, 70)])
+def test_spans_cover_scene_inside(length, tile, overlap):
+    spans = tiling.spans(length, tile, overlap)
+    assert spans[0][0] == 0
     covered = np.zeros(length, bool)
-    for s in starts:
-        assert s >= 0
-        if length >= tile:
-            assert s + tile <= length  # edge tiles shifted inside, not padded
-        covered[s:s + tile] = True
+    for s, size in spans:
+        assert s >= 0 and s + size <= length  # edge tiles end at the edge, never past it
+        assert size <= tile
+        covered[s:s + size] = True
     assert covered.all()
     # consecutive tiles overlap by at least the requested overlap
-    for a, b in zip(starts, starts[1:]):
-        assert a + tile - b >= overlap
+    for (a, sa), (b, _) in zip(spans, spans[1:]):
+        assert a + sa - b >= overlap and b > a
+
+
+def test_edge_tile_only_as_large_as_needed():
+    # 300 px, tile 128, overlap 16: full tiles at 0 and 112 end at 240; the
+    # remaining 60 px plus 16 overlap rounded up to 32 -> one 96 px tile at 204.
+    assert tiling.spans(300, 128, 16) == [(0, 128), (112, 128), (204, 96)]
+    assert tiling.spans(240, 128, 16) == [(0, 128), (112, 128)]
+    assert tiling.spans(90, 128, 16) == [(0, 90)]
 
 
 def test_starts_reject_bad_overlap():
@@ -58,10 +66,10 @@ def test_strip_blender_reproduces_a_smooth_field():
     rows, cols = tiling.grid(w, h, tile, ovl)
     blender = tiling.StripBlender(1, w, tile, ovl)
     out = np.full((1, h, w), np.nan, np.float32)
-    for i, r in enumerate(rows):
-        for c in cols:
-            blender.add(r, c, field[:, r:r + tile, c:c + tile])
-        nxt = rows[i + 1] if i + 1 < len(rows) else h
+    for i, (r, th) in enumerate(rows):
+        for c, tw in cols:
+            blender.add(r, c, field[:, r:r + th, c:c + tw])
+        nxt = rows[i + 1][0] if i + 1 < len(rows) else h
         r0, probs = blender.finish_rows(nxt)
         out[:, r0:r0 + probs.shape[1]] = probs
     np.testing.assert_allclose(out, field, atol=1e-5)

@@ -31,7 +31,7 @@ QA_ICE_TINT = (60, 140, 255)
 
 @dataclass
 class SceneResult:
-    info: object  # scene_names.SceneInfo
+    info: dict  # scene_names.parse_scene_name: scene, date, sensor
     crs: object
     transform: object
     pixel_size: float

@@ -1,6 +1,6 @@
 """Tiled, windowed ONNX inference over whole scenes in bounded memory.
 
-The scene is processed in horizontal strips of tiles (``tiling.starts``):
+The scene is processed in horizontal strips of tiles (``tiling.spans``):
 each strip is read with one rasterio window, normalised with scene-wide
 statistics, cut into tiles (tiles that are entirely nodata are skipped),
 run through the model ``batch_size`` tiles per onnxruntime call, blended
@@ -157,42 +157,50 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
     valid)`` gets final rows (probs (K, n, W), NaN where not covered).
     Returns (tiles run, tiles skipped).
     """
-    row_starts, col_starts = tiling.grid(width, height, tile, overlap)
+    row_spans, col_spans = tiling.grid(width, height, tile, overlap)
     n_out = len(model.outputs)
     blender = tiling.StripBlender(n_out, width, tile, overlap)
     batch_size = max(1, int(batch_size))
+    # Axes shorter than a tile are reflection-padded to a whole tile.
+    pad_h = tile if height < tile else None
+    pad_w = tile if width < tile else None
     run = skipped = 0
-    total = len(row_starts)
-    for i, r0 in enumerate(row_starts):
+    total = len(row_spans)
+    for i, (r0, h) in enumerate(row_spans):
         raster_io.check_cancel(is_canceled)
-        r1 = min(r0 + tile, height)
-        raw, valid = read_strip(r0, r1)
+        raw, valid = read_strip(r0, r0 + h)
         x = normalize.apply(raw, valid, norms, stats)
         del raw
-        h = r1 - r0
-        x = tiling.pad_to(x, tile, max(tile, width))  # only scenes smaller than a tile get padded
+        x = tiling.pad_to(x, pad_h or h, pad_w or width)
         todo = []
-        for c0 in col_starts:
-            if valid[:, c0:c0 + tile].any():
-                todo.append(c0)
+        for c0, w in col_spans:
+            if valid[:, c0:c0 + w].any():
+                todo.append((c0, w))
             else:
                 skipped += 1
-        for b in range(0, len(todo), batch_size):
+        # one onnxruntime call per batch of equally sized tiles
+        batches = []
+        for size in sorted({w for _, w in todo}, reverse=True):
+            same = [t for t in todo if t[1] == size]
+            batches += [same[b:b + batch_size] for b in range(0, len(same), batch_size)]
+        done = 0
+        for tiles in batches:
             raster_io.check_cancel(is_canceled)
-            cols = todo[b:b + batch_size]
-            batch = np.stack([x[:, :, c0:c0 + tile] for c0 in cols])
+            in_w = pad_w or tiles[0][1]
+            batch = np.stack([x[:, :, c0:c0 + in_w] for c0, _ in tiles])
             preds = model.predict(batch)
             if preds.shape[1] != n_out or preds.shape[2:] != batch.shape[2:]:
                 raise ValueError(
                     f"the model returned shape {preds.shape} for input {batch.shape}; "
                     f"expected {n_out} outputs at the input size"
                 )
-            for c0, pred in zip(cols, preds):
-                blender.add(r0, c0, pred[:, :h, :min(tile, width - c0)])
-            run += len(cols)
+            for (c0, w), pred in zip(tiles, preds):
+                blender.add(r0, c0, pred[:, :h, :w])
+            run += len(tiles)
+            done += len(tiles)
             if progress is not None:
-                progress((i + (b + len(cols)) / max(len(todo), 1)) / total)
-        next_top = row_starts[i + 1] if i + 1 < total else height
+                progress((i + done / len(todo)) / total)
+        next_top = row_spans[i + 1][0] if i + 1 < total else height
         row0, probs = blender.finish_rows(next_top)
         if probs is not None:
             emit(row0, probs, valid[row0 - r0:next_top - r0])

@@ -163,8 +163,23 @@ def default_weights_dir():
 
 
 def read_meta(path):
-    """The validated metadata of a model file without keeping a session open."""
-    return load_model(path, device="cpu", threads=1).meta
+    """The validated metadata of a model file (a cheap, unoptimised CPU session)."""
+    ort = _ort()
+    path = Path(path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
+    except Exception as exc:
+        raise ValueError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+    try:
+        meta = parse_metadata(dict(session.get_modelmeta().custom_metadata_map))
+    except ContractError as exc:
+        raise ContractError(f"{path.name}: {exc}") from exc
+    _check_tensors(path.name, session, meta)
+    return meta
 
 
 def find_models(folder=None, skipped=None):

@@ -56,6 +56,12 @@ def crop_to_core(array, core, padded):
     return array[..., r:r + core.height, c:c + core.width]
 
 
+def band_descriptions(path):
+    """Each band's description ('' where unset)."""
+    with rasterio.open(path) as src:
+        return [d or "" for d in src.descriptions]
+
+
 def valid_mask(src, window=None, bands=None):
     """True where every requested band holds data (nodata and NaN excluded)."""
     bands = list(bands or range(1, src.count + 1))

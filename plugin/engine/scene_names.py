@@ -1,89 +1,74 @@
-"""Date and sensor from satellite scene file names (Qt-free).
+"""Date and sensor from satellite product file names.
 
-Recognised (anywhere in the name, so suffixes like ``_Subset`` or ``_layered``
-do not matter):
-
-- Landsat Collection product ids ``LE07_L1TP_022006_20000707_20170212_01_T1``
-  (sensor from the 4-character prefix, date = acquisition, path/row kept);
-- pre-collection Landsat scene ids ``LC80340322016205LGN00`` (year + day of year);
-- Sentinel-1 ``S1A_IW_GRDH_1SDH_20200101T101010_...`` and Sentinel-2
-  ``S2B_MSIL1C_20200101T101010_...``;
-- CaFFe-style ``<glacier>_<YYYY-MM-DD>_<sensor>_...`` (``JAC_2011-01-25_TSX_6_1_005``).
-
-Anything else yields no date and no sensor, never an exception.
+Recognises Landsat Collection 1/2 product ids, Sentinel-1/2 product names,
+CaFFe-style ``<glacier>_<YYYY-MM-DD>_<sensor>_...`` names and names that
+simply contain a date (``20170314`` or ``2017-03-14``). Unknown names give
+``None`` for what cannot be read, never a guess.
 """
 
-import datetime as _dt
+import os
 import re
-from dataclasses import dataclass
+from datetime import date
 
-LANDSAT_SENSORS = {"LC09": "Landsat 9", "LC08": "Landsat 8", "LO08": "Landsat 8", "LE07": "Landsat 7",
-                   "LT05": "Landsat 5", "LT04": "Landsat 4", "LM05": "Landsat 5 MSS", "LM04": "Landsat 4 MSS",
-                   "LM03": "Landsat 3", "LM02": "Landsat 2", "LM01": "Landsat 1"}
-CAFFE_SENSORS = {"TSX": "TerraSAR-X", "TDX": "TanDEM-X", "ERS": "ERS", "ENVISAT": "Envisat",
-                 "RSAT": "RADARSAT-1", "PALSAR": "ALOS PALSAR", "S1": "Sentinel-1"}
-
-_LANDSAT = re.compile(r"\b(L[COTEM]0\d)_L\w{3}_(\d{3})(\d{3})_(\d{8})_")
-_LANDSAT_OLD = re.compile(r"(?<![A-Za-z0-9])L([COTEM])(\d)(\d{3})(\d{3})(\d{4})(\d{3})[A-Z]{3}\d{2}")
-_SENTINEL = re.compile(r"(?<![A-Za-z0-9])(S[12][ABCD])_\w*?(\d{8})T\d{6}")
-_CAFFE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9]+)")
-
-
-@dataclass
-class SceneInfo:
-    scene_id: str
-    date: str = None  # ISO YYYY-MM-DD
-    sensor: str = None
-    extra: str = None  # path/row for Landsat, glacier for CaFFe names
+LANDSAT_SENSORS = {
+    "LC09": "Landsat 9 OLI", "LC08": "Landsat 8 OLI", "LO08": "Landsat 8 OLI",
+    "LE07": "Landsat 7 ETM+", "LT05": "Landsat 5 TM", "LT04": "Landsat 4 TM",
+    "LM05": "Landsat 5 MSS", "LM04": "Landsat 4 MSS",
+}
+_LANDSAT = re.compile(r"\b(L[COTEM]0[4-9])_L\w{3}_(\d{6})_(\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I)
+_SENTINEL1 = re.compile(r"\b(S1[ABCD])_\w{2}_\w{4}_\w{4}_(\d{8})T\d{6}", re.I)
+_SENTINEL2 = re.compile(r"\b(S2[ABC])_MSI\w{3}_(\d{8})T\d{6}", re.I)
+_CAFFE = re.compile(r"^([A-Za-z]+)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9\-]+?)_")
+_ANY_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 
-def _iso(yyyymmdd):
+def _iso(text):
+    digits = text.replace("-", "")
     try:
-        return _dt.datetime.strptime(yyyymmdd, "%Y%m%d").date().isoformat()
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat()
     except ValueError:
         return None
 
 
-def parse_scene_name(name):
-    """SceneInfo for a file name or path (extension and folders ignored)."""
-    base = re.split(r"[\\/]", str(name))[-1]
-    base = re.sub(r"\.(tif|tiff|png|jpg|jp2|vrt|img|nc)$", "", base, flags=re.IGNORECASE)
-    m = _LANDSAT.search(base)
+def parse_scene_name(path_or_name):
+    """{'scene': stem, 'date': 'YYYY-MM-DD' or None, 'sensor': str or None}."""
+    stem = os.path.splitext(os.path.basename(str(path_or_name)))[0]
+    info = {"scene": stem, "date": None, "sensor": None}
+    m = _LANDSAT.search(stem)
     if m:
-        prefix, path, row, date = m.groups()
-        return SceneInfo(base, _iso(date), LANDSAT_SENSORS.get(prefix, "Landsat"), f"{path}/{row}")
-    m = _LANDSAT_OLD.search(base)
+        info["sensor"] = LANDSAT_SENSORS.get(m.group(1).upper(), m.group(1).upper())
+        info["date"] = _iso(m.group(3))
+        return info
+    m = _SENTINEL1.search(stem)
     if m:
-        kind, mission, path, row, year, doy = m.groups()
-        try:
-            date = (_dt.date(int(year), 1, 1) + _dt.timedelta(days=int(doy) - 1)).isoformat()
-        except ValueError:
-            date = None
-        return SceneInfo(base, date, f"Landsat {mission}", f"{path}/{row}")
-    m = _SENTINEL.search(base)
+        info["sensor"] = f"Sentinel-1{m.group(1)[-1].upper()} SAR"
+        info["date"] = _iso(m.group(2))
+        return info
+    m = _SENTINEL2.search(stem)
     if m:
-        mission, date = m.groups()
-        sensor = ("Sentinel-1" if mission.startswith("S1") else "Sentinel-2") + mission[-1]
-        return SceneInfo(base, _iso(date), sensor)
-    m = _CAFFE.match(base)
-    if m:
-        glacier, date, sensor = m.groups()
-        try:
-            date = _dt.date.fromisoformat(date).isoformat()
-        except ValueError:
-            date = None
-        if date:
-            return SceneInfo(base, date, CAFFE_SENSORS.get(sensor.upper(), sensor), glacier)
-    return SceneInfo(base)
+        info["sensor"] = f"Sentinel-2{m.group(1)[-1].upper()} MSI"
+        info["date"] = _iso(m.group(2))
+        return info
+    m = _CAFFE.match(stem)
+    if m and _iso(m.group(2)):
+        info["date"] = _iso(m.group(2))
+        info["sensor"] = m.group(3)
+        return info
+    for m in _ANY_DATE.finditer(stem):
+        iso = _iso("".join(m.groups()))
+        if iso and 1970 <= int(iso[:4]) <= 2100:
+            info["date"] = iso
+            break
+    return info
 
 
-_SUFFIX = re.compile(r"(_(subset|front|fronts|mask|label|labels|zones|layered|qa|prob|probability))+$", re.IGNORECASE)
+_SUFFIX = re.compile(r"(_(subset|front|fronts|mask|label|labels|zones|layered|qa|prob|probability))+$", re.I)
 
 
 def match_key(name):
-    """Key that pairs a prediction with its reference: base name without extension and without
-    trailing ``_Subset``/``_Front``/``_mask``/``_layered``-style suffixes, case-insensitive
+    """Key that pairs a prediction with its reference scene: the base name without extension,
+    without trailing ``_Subset``/``_Front``/``_mask``/``_layered``-style suffixes, lower case
     (``X_Subset.tif`` and ``X_Front.png`` both give ``x``)."""
-    base = re.split(r"[\\/]", str(name))[-1]
-    base = re.sub(r"\.(tif|tiff|png|jpg|jp2|vrt|img|nc|gpkg|shp)$", "", base, flags=re.IGNORECASE)
-    return _SUFFIX.sub("", base).lower()
+    stem = os.path.basename(str(name).replace("\\", "/"))
+    stem = re.sub(r"\.(tif|tiff|png|jpg|jp2|vrt|img|nc|gpkg|shp)$", "", stem, flags=re.I)
+    return _SUFFIX.sub("", stem).lower()

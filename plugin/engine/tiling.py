@@ -1,9 +1,11 @@
 """Tile grid with overlap, smooth blending weights and the strip accumulator.
 
-- ``starts``: tile origins along one axis, stride ``tile - overlap``; the last
-  tile is shifted back inside the scene (never zero-padded past the edge), so
-  every prediction comes from real pixels. An axis shorter than a tile is
-  covered by one tile reflection-padded to the tile size (``pad_to``).
+- ``spans``: tiles along one axis, stride ``tile - overlap``; the last tile
+  ends flush with the scene edge (never zero-padded past it), so every
+  prediction comes from real pixels, and it is only as large as needed
+  (a multiple of 32), so the edge costs little extra compute. An axis shorter
+  than a tile is covered by one tile reflection-padded to the tile size
+  (``pad_to``).
 - ``weights``: a separable raised-cosine (Hann) ramp over the overlap on each
   side (after a floor-weight margin of a quarter of the overlap), 1 in the
   middle and never exactly 0, so predictions near a tile's border (where the
@@ -16,26 +18,49 @@
 
 import numpy as np
 
+SIZE_MULTIPLE = 32  # edge tiles are cut to a multiple of this (the usual encoder stride)
 WEIGHT_FLOOR = 1e-6  # smallest blending weight: never zero, so any covered pixel has a weight
 
 
-def starts(length, tile, overlap):
-    """Origins of tiles of size ``tile`` covering ``[0, length)`` with ``overlap``."""
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
+
+
+def spans(length, tile, overlap, multiple=SIZE_MULTIPLE):
+    """(start, size) of the tiles covering ``[0, length)`` along one axis.
+
+    Full tiles at stride ``tile - overlap``; the remainder is covered by one
+    last tile flush with the scene edge, only as large as it must be (the
+    remainder plus the overlap, rounded up to ``multiple`` so encoders with
+    stride 32 accept it, at most ``tile``). An axis no longer than a tile is
+    one span of the whole axis (``pad_to`` reflection-pads it to a tile).
+    """
     if tile <= 0:
         raise ValueError("tile size must be positive")
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap ({overlap}) must be at least 0 and smaller than the tile size ({tile})")
     if length <= tile:
-        return [0]
+        return [(0, length)]
     stride = tile - overlap
-    out = list(range(0, length - tile, stride))
-    out.append(length - tile)  # last tile flush with the edge, inside the scene
+    out = [(s, tile) for s in range(0, length - tile + 1, stride)]
+    end = out[-1][0] + tile
+    if end < length:
+        size = min(tile, _round_up(length - end + overlap, multiple))
+        start = length - size
+        if start <= out[-1][0]:  # odd tile/overlap choices: fall back to a full shifted tile
+            start, size = length - tile, tile
+        out.append((start, size))
     return out
 
 
+def starts(length, tile, overlap):
+    """Tile origins along one axis (see ``spans``)."""
+    return [s for s, _ in spans(length, tile, overlap)]
+
+
 def grid(width, height, tile, overlap):
-    """(row starts, column starts) of the tile grid over a width x height scene."""
-    return starts(height, tile, overlap), starts(width, tile, overlap)
+    """(row spans, column spans) of the tile grid over a width x height scene."""
+    return spans(height, tile, overlap), spans(width, tile, overlap)
 
 
 def ramp(size, overlap):

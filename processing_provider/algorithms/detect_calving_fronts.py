@@ -248,7 +248,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
                     to_out = QgsCoordinateTransform(crs, out_crs, context.transformContext())
                 distance.setSourceCrs(crs, context.transformContext())
                 info = result.info
-                date = QDate.fromString(info.date, Qt.ISODate) if info.date else QDate()
+                date = QDate.fromString(info["date"], Qt.ISODate) if info["date"] else QDate()
                 for k, (front, line) in enumerate(zip(result.fronts, result.lines), start=1):
                     geom = QgsGeometry(QgsLineString([QgsPointXY(float(x), float(y)) for x, y in line]))
                     length = distance.convertLengthMeasurement(distance.measureLength(geom),
@@ -258,7 +258,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
                     feat = QgsFeature(front_fields())
                     feat.setGeometry(geom)
                     feat.setAttributes([
-                        info.scene_id, date, info.sensor, k, round(length, 1), round(front.confidence, 4),
+                        info["scene"], date, info["sensor"], k, round(length, 1), round(front.confidence, 4),
                         front.quality,
                         None if front.spans_fjord is None else ("yes" if front.spans_fjord else "no"),
                         f"{os.path.basename(model.path)} {model.meta['version']}", path,
@@ -299,7 +299,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
                 g.transform(to_out)
             feat = QgsFeature(ice_fields())
             feat.setGeometry(g)
-            feat.setAttributes([info.scene_id, date, "ice_land" if value == 1 else "ocean"])
+            feat.setAttributes([info["scene"], date, "ice_land" if value == 1 else "ocean"])
             sink.addFeature(feat, QgsFeatureSink.FastInsert)
 
     def _append(self, gpkg, layer_name, features, crs, context, feedback):

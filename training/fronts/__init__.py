@@ -97,11 +97,8 @@ def main(args):
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
     train_set, val_set = load_data(args.data, args.limit)
     if args.evaluate_only:
-        from .evaluate import evaluate_model
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        metrics["evaluation"] = evaluate_model(out, val_set)
-        metrics_path.write_text(json.dumps(metrics, indent=2))
-        print(json.dumps(metrics["evaluation"]["summary"], indent=2))
+        _evaluate(out, val_set, metrics, metrics_path)
         return
     net, history = train(
         train_set, val_set, net_config=NET_CONFIG, epochs=args.epochs, minutes=args.minutes,
@@ -126,7 +123,16 @@ def main(args):
     metrics_path.write_text(json.dumps(metrics, indent=2))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {metrics_path}")
     if not args.no_evaluate and val_set:
-        from .evaluate import evaluate_model
-        metrics["evaluation"] = evaluate_model(out, val_set)
-        metrics_path.write_text(json.dumps(metrics, indent=2))
-        print(json.dumps(metrics["evaluation"]["summary"], indent=2))
+        _evaluate(out, val_set, metrics, metrics_path)
+
+
+def _evaluate(out, val_set, metrics, metrics_path):
+    """Held-out front distances through the engine, into the metrics JSON and the model card."""
+    from .card import write_card
+    from .evaluate import evaluate_model
+
+    metrics["evaluation"] = evaluate_model(out, val_set)
+    metrics_path.write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics["evaluation"]["summary"], indent=2))
+    card = write_card(out.with_suffix(".md"), metrics, out)
+    print(f"wrote {card}")

@@ -1,0 +1,105 @@
+"""Rasterise fjord-boundary lines or polygons into a fjord mask (CALFIN step 3)."""
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+from shapely import wkt
+
+from ...plugin.engine import fjord
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+
+
+class FjordMask(QgsProcessingAlgorithm):
+    REFERENCE = "REFERENCE"
+    BOUNDARIES = "BOUNDARIES"
+    OVERRIDES = "OVERRIDES"
+    OVERRIDE_VALUE = "OVERRIDE_VALUE"
+    WALL_WIDTH = "WALL_WIDTH"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "fjord_mask"
+
+    def displayName(self):  # noqa: N802
+        return "Fjord-boundary mask"
+
+    def group(self):
+        return "Calving fronts"
+
+    def groupId(self):  # noqa: N802
+        return "calving_fronts"
+
+    def shortHelpString(self):  # noqa: N802
+        return help_string(
+            self,
+            "Rasterises fjord boundaries onto the grid of a subset: the mask is 1 inside the "
+            "fjord and 0 on and outside the fjord walls. Front detection uses it to drop "
+            "detections on static rock boundaries.",
+            "Output: Byte GeoTIFF (0 wall/outside, 1 fjord) on the reference grid.")
+
+    def createInstance(self):  # noqa: N802
+        return FjordMask()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference subset (grid)"),
+            "A subset of the glacier; the mask gets its CRS, extent and pixel size."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.BOUNDARIES, "Fjord boundaries (lines or polygons)",
+            [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon]),
+            "Polygons are fjord interiors and their outlines walls; lines are walls, and lines "
+            "that close into rings also enclose interiors. With open lines only, the mask is 1 "
+            "everywhere except on the walls. Reprojected to the subset's CRS when needed."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.OVERRIDES, "Override geometries", [QgsProcessing.TypeVectorAnyGeometry], optional=True),
+            "Optional geometries burned last with the value below (CALFIN's overrides that "
+            "enforce static boundaries)."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.OVERRIDE_VALUE, "Value burned by overrides",
+            options=["0 (wall / static boundary)", "1 (fjord)"], defaultValue=0),
+            "0 marks override geometries as walls, 1 as fjord."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.WALL_WIDTH, "Wall width (pixels)", QgsProcessingParameterNumber.Double,
+            defaultValue=2.0, minValue=1.0, maxValue=100.0),
+            "Thickness of the walls burned as 0, in pixels of the reference subset."))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Fjord mask"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        reference = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
+        ref_path = raster_path(reference, "reference subset")
+        crs = check_crs(reference, "reference subset")
+        boundaries = self._geometries(parameters, self.BOUNDARIES, crs, context, "fjord boundaries")
+        if not boundaries:
+            raise QgsProcessingException("The fjord-boundary layer has no features with a geometry.")
+        value = self.parameterAsEnum(parameters, self.OVERRIDE_VALUE, context)
+        overrides = [(g, value) for g in self._geometries(parameters, self.OVERRIDES, crs, context, "overrides")]
+        width = self.parameterAsDouble(parameters, self.WALL_WIDTH, context)
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            fjord.rasterize_fjord(ref_path, out, boundaries, overrides, width, engine.progress, engine.is_canceled)
+        return {self.OUTPUT: out}
+
+    def _geometries(self, parameters, name, crs, context, what):
+        """The layer's geometries in ``crs`` as GeoJSON-like dicts ([] when not given)."""
+        source = self.parameterAsSource(parameters, name, context)
+        if source is None:
+            return []
+        if not source.sourceCrs().isValid():
+            raise QgsProcessingException(f"The {what} layer has no valid CRS; assign one first.")
+        transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+        found = []
+        for feature in source.getFeatures():
+            geometry = feature.geometry()
+            if geometry is None or geometry.isEmpty():
+                continue
+            geometry.transform(transform)
+            found.append(wkt.loads(geometry.asWkt()).__geo_interface__)
+        return found

@@ -1,0 +1,88 @@
+"""Derive a starter fjord mask from several subsets of one domain."""
+
+import glob
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+)
+
+from ...plugin.engine import fjord
+from ..common import EngineFeedback, engine_errors, help_string, raster_path, with_help
+
+
+class FjordMaskFromStack(QgsProcessingAlgorithm):
+    INPUTS = "INPUTS"
+    FOLDER = "FOLDER"
+    BAND = "BAND"
+    STATIC_FRACTION = "STATIC_FRACTION"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "fjord_mask_from_stack"
+
+    def displayName(self):  # noqa: N802
+        return "Fjord-boundary mask from a stack of subsets (starter)"
+
+    def group(self):
+        return "Calving fronts"
+
+    def groupId(self):  # noqa: N802
+        return "calving_fronts"
+
+    def shortHelpString(self):  # noqa: N802
+        return help_string(
+            self,
+            "Derives a first fjord mask for you to edit, from several subsets of the same domain "
+            "(as written by 'Subset scenes to a domain'). Edges that are strong in every scene "
+            "(rock walls, coast) are static; the calving front moves between scenes and averages "
+            "out. A pixel whose mean edge strength is above the chosen share of the strongest "
+            "edges (an edge present in about that share of the scenes) becomes a wall (0), as "
+            "does a pixel without data in any scene; the rest is fjord (1). CALFIN built such "
+            "starters from the inverted mean of several scenes.",
+            "Output: Byte GeoTIFF (0 wall, 1 fjord) on the subsets' grid. Check and edit it, or "
+            "draw boundaries and use 'Fjord-boundary mask'.")
+
+    def createInstance(self):  # noqa: N802
+        return FjordMaskFromStack()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, "Subsets (raster layers)", QgsProcessing.TypeRaster, optional=True),
+            "Subsets of one domain, all on one grid; with the folder below, at least two in all."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.FOLDER, "Folder of subsets", behavior=QgsProcessingParameterFile.Folder, optional=True),
+            "A folder of GeoTIFF subsets, e.g. the output folder of 'Subset scenes to a domain'."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1),
+            "Band of each subset to use (default 1)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.STATIC_FRACTION, "Static edge share (0-1)", QgsProcessingParameterNumber.Double,
+            defaultValue=0.5, minValue=0.05, maxValue=1.0),
+            "Share of the strongest edges' strength above which a pixel is a wall; higher keeps "
+            "fewer walls (default 0.5)."))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        paths = [raster_path(layer, f"subset {layer.name()}")
+                 for layer in self.parameterAsLayerList(parameters, self.INPUTS, context)]
+        folder = self.parameterAsFile(parameters, self.FOLDER, context)
+        if folder:
+            if not os.path.isdir(folder):
+                raise QgsProcessingException(f"The folder {folder} does not exist.")
+            paths += sorted(glob.glob(os.path.join(folder, "*.tif")))
+        band = self.parameterAsInt(parameters, self.BAND, context)
+        fraction = self.parameterAsDouble(parameters, self.STATIC_FRACTION, context)
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            result = fjord.starter_mask_from_stack(paths, out, band, fraction,
+                                                   progress=engine.progress, is_canceled=engine.is_canceled)
+        feedback.pushInfo(f"{len(paths)} subsets; mean edge strength threshold {result['edge_threshold']:.4f}")
+        return {self.OUTPUT: out}

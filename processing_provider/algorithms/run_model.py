@@ -1,0 +1,210 @@
+"""Run model: any Waterline ONNX model over a raster, tiled, blended, windowed."""
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ...plugin.engine import inference
+from ...plugin.engine.model import DEVICES, default_weights_dir, find_models, load_model
+
+_SHIPPED = {}  # weights/ listing (names and mtimes) -> find_models() result
+
+
+def shipped_models():
+    """(path, meta) of the models in weights/, re-read only when the folder changes.
+
+    QGIS creates algorithm instances often; opening every model each time would be slow.
+    """
+    folder = default_weights_dir()
+    key = tuple((p.name, p.stat().st_mtime) for p in sorted(Path(folder).glob("*.onnx"))) \
+        if folder.is_dir() else ()
+    if key not in _SHIPPED:
+        _SHIPPED.clear()
+        _SHIPPED[key] = find_models(folder)
+    return _SHIPPED[key]
+
+
+class RunModel(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    MODEL_FILE = "MODEL_FILE"
+    BAND_MAP = "BAND_MAP"
+    DEVICE = "DEVICE"
+    THREADS = "THREADS"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
+    THRESHOLD = "THRESHOLD"
+    OUTPUT_PROB = "OUTPUT_PROB"
+    OUTPUT_CLASS = "OUTPUT_CLASS"
+    TILES_RUN = "TILES_RUN"
+    TILES_SKIPPED = "TILES_SKIPPED"
+    PROVIDER = "PROVIDER"
+
+    def __init__(self):
+        super().__init__()
+        self._shipped = None
+
+    def shipped(self):
+        """The shipped model list this instance's enum was built from."""
+        if self._shipped is None:
+            self._shipped = shipped_models()
+        return self._shipped
+
+    def name(self):
+        return "run_model"
+
+    def displayName(self):  # noqa: N802
+        return "Run model"
+
+    def group(self):
+        return "Inference"
+
+    def groupId(self):  # noqa: N802
+        return "inference"
+
+    def createInstance(self):  # noqa: N802
+        return RunModel()
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Runs a Waterline ONNX model (a shipped one or any file that carries the Waterline "
+            "model contract in its metadata) over a raster of any size. The scene is processed in "
+            "overlapping tiles read and written in windows (bounded memory), blended with smooth "
+            "weights so there are no seams, normalised as the model declares (percentile stretch, "
+            "scale/offset, dB conversion), and nodata stays nodata.\n\n"
+            "<b>Parameters</b>\n"
+            "<ul>"
+            "<li><b>Input raster</b>: a GDAL raster in a projected CRS; its bands are matched to the "
+            "model's input channels by band description (e.g. 'VV', 'VH'), else by position when "
+            "the band count equals the channel count.</li>"
+            "<li><b>Shipped model</b>: a model from the plugin's weights/ folder.</li>"
+            "<li><b>Model file</b>: any .onnx file with Waterline metadata; overrides the shipped "
+            "model.</li>"
+            "<li><b>Band mapping</b>: optional, 'VV=1,VH=2' (channel=band) or '1,2' (bands in "
+            "channel order).</li>"
+            "<li><b>Device</b>: auto uses CUDA when onnxruntime-gpu and a GPU are present, else "
+            "the CPU; the provider used is logged.</li>"
+            "<li><b>CPU threads</b>: onnxruntime threads, 0 = all cores.</li>"
+            "<li><b>Tile size / overlap</b>: pixels, 0 = the model's own values.</li>"
+            "<li><b>Tiles per batch</b>: tiles per onnxruntime call (larger is faster on GPU).</li>"
+            "<li><b>Class threshold</b>: class = 1 where the first output's probability is at "
+            "least this.</li>"
+            "<li><b>Probability raster</b>: float32, one band per model output (named after the "
+            "output), -1 = nodata.</li>"
+            "<li><b>Class raster</b>: uint8, 1 / 0 from the first output, 255 = nodata.</li>"
+            "</ul>"
+            "At least one output is needed. A failed or cancelled run leaves no output file."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
+        # Static strings: the value is the model's file name (without .onnx), so
+        # qgis_process calls and saved modeler graphs do not depend on list order.
+        names = [p.stem for p, _ in self.shipped()]
+        model = QgsProcessingParameterEnum(
+            self.MODEL, "Shipped model", options=names, optional=True,
+            defaultValue=names[0] if names else None)
+        model.setUsesStaticStrings(True)
+        self.addParameter(model)
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL_FILE, "Model file (.onnx, overrides the shipped model)",
+            extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.BAND_MAP, "Band mapping, e.g. VV=1,VH=2 or 1,2 (empty = automatic)",
+            optional=True))
+        device = QgsProcessingParameterEnum(
+            self.DEVICE, "Device (auto, cpu or cuda)", options=list(DEVICES), defaultValue="auto")
+        device.setUsesStaticStrings(True)
+        self.addParameter(device)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.THREADS, "CPU threads (0 = all cores)", QgsProcessingParameterNumber.Integer,
+            defaultValue=0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TILE_SIZE, "Tile size in pixels (0 = model default)",
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.OVERLAP, "Tile overlap in pixels (0 = model default)",
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, "Tiles per batch", QgsProcessingParameterNumber.Integer,
+            defaultValue=4, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.THRESHOLD, "Class threshold (probability of the first output)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROB, "Probability raster", optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CLASS, "Class raster", optional=True, createByDefault=True))
+        self.addOutput(QgsProcessingOutputNumber(self.TILES_RUN, "Tiles run"))
+        self.addOutput(QgsProcessingOutputNumber(self.TILES_SKIPPED, "Tiles skipped (nodata)"))
+        self.addOutput(QgsProcessingOutputString(self.PROVIDER, "onnxruntime execution provider"))
+
+    def _model_path(self, parameters, context):
+        path = self.parameterAsFile(parameters, self.MODEL_FILE, context)
+        if path:
+            return path
+        shipped = self.shipped()
+        if not shipped:
+            raise QgsProcessingException(
+                "No shipped model was found in the plugin's weights/ folder: give a model file.")
+        name = self.parameterAsEnumString(parameters, self.MODEL, context)
+        by_name = {p.stem: p for p, _ in shipped}
+        if not name:
+            raise QgsProcessingException("Choose a shipped model or give a model file.")
+        if name not in by_name:
+            raise QgsProcessingException(
+                f"There is no shipped model {name!r}; shipped: {', '.join(by_name)}.")
+        return str(by_name[name])
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        import rasterio
+
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        src_path = raster_path(layer)
+        check_crs(layer)
+        prob_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROB, context)
+        class_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_CLASS, context)
+        if not prob_path and not class_path:
+            raise QgsProcessingException(
+                "Choose at least one output: a probability raster or a class raster.")
+        model_path = self._model_path(parameters, context)
+        device = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"
+        threads = self.parameterAsInt(parameters, self.THREADS, context) or None
+        tile = self.parameterAsInt(parameters, self.TILE_SIZE, context) or None
+        overlap = self.parameterAsInt(parameters, self.OVERLAP, context) or None
+        band_text = self.parameterAsString(parameters, self.BAND_MAP, context)
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            model = load_model(model_path, device=device, threads=threads, log=feedback.pushInfo)
+            band_map = inference.parse_band_map(band_text, model.channels)
+            with rasterio.open(src_path) as src:
+                warning = inference.check_pixel_size(src.crs, src.transform, model.meta)
+            if warning:
+                feedback.pushWarning("Warning: " + warning)
+            stats = inference.predict_raster(
+                model, src_path, prob_path=prob_path or None, class_path=class_path or None,
+                band_map=band_map, tile_size=tile, overlap=overlap,
+                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
+                progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo,
+            )
+        return {
+            self.OUTPUT_PROB: prob_path or None,
+            self.OUTPUT_CLASS: class_path or None,
+            self.TILES_RUN: stats["tiles_run"],
+            self.TILES_SKIPPED: stats["tiles_skipped"],
+            self.PROVIDER: stats["provider"],
+        }
