@@ -34,7 +34,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
 from ...plugin.engine import front_scene
 from ...plugin.engine.model import default_weights_dir, load_model
 
@@ -94,71 +94,62 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):
-        return (
+        return help_string(
+            self,
             "Finds the calving front of a glacier in one or many scenes with a CALFIN-style network "
             "(DeepLabV3+ with a front-edge output and an ice/land-versus-ocean output), then traces the "
             "front as a line: the edge output is thresholded and thinned, the ice/ocean boundary helps "
             "bridge faint stretches, parts on or outside the fjord walls are dropped (when a fjord mask "
-            "is given), the pixels are ordered into a line, and implausible fronts (too short, low "
-            "confidence) are rejected.<br><br>"
-            "<b>Parameters</b><ul>"
-            "<li><b>Scenes</b>: one or more rasters in a projected CRS (metres), about 50 m pixels, each "
-            "either the 3-band CALFIN layering (raw, local contrast, shadows/highlights) or one grey band "
-            "(Landsat panchromatic/red, SAR backscatter), which is layered here. Subset scenes to the "
-            "glacier terminus first (a few thousand pixels); the scene name gives the date and sensor "
-            "when it is a Landsat or Sentinel product id or a CaFFe-style name.</li>"
-            "<li><b>Fjord mask</b> (optional): raster with 1 inside the fjord and 0 on and outside its "
-            "walls; front pieces outside are dropped and fronts that do not reach both walls are flagged "
-            "'partial'.</li>"
-            "<li><b>Model</b> (optional): an ONNX calving-front model; empty uses the shipped "
-            "weights/calving_front.onnx.</li>"
-            "<li><b>Edge threshold</b>: front probability a pixel needs to be a front candidate (0.5).</li>"
-            "<li><b>Minimum mean confidence</b>: fronts with a lower mean front probability are rejected "
-            "('low_confidence').</li>"
-            "<li><b>Minimum front length</b> in metres: shorter fronts are rejected ('short').</li>"
-            "<li><b>Also write rejected fronts</b>: keep rejected fronts in the line layer with their "
-            "quality flag instead of leaving them out.</li>"
-            "<li><b>Append to GeoPackage</b> (optional): an existing or new .gpkg collecting fronts of "
-            "one glacier over time; this run's fronts are appended to its layer (default "
-            "'calving_fronts'), skipping scenes it already holds.</li></ul>"
-            "<b>Outputs</b><ul>"
-            "<li><b>Calving fronts</b>: lines, one per scene and front, with scene_id, date, sensor, "
-            "front_no, length_m, confidence (mean front probability), quality (good, partial, short, "
-            "low_confidence), spans_fjord, model, source.</li>"
-            "<li><b>Ice and ocean</b>: polygons of the ice/land (class ice_land) and ocean/melange "
-            "(class ocean) output.</li>"
-            "<li><b>Probability rasters folder</b> (optional): &lt;scene&gt;_prob.tif, band 1 front, "
-            "band 2 ice probability, -1 nodata.</li>"
-            "<li><b>QA images folder</b> (optional): &lt;scene&gt;_qa.png, the scene with ice tinted "
-            "blue, accepted fronts red, rejected fronts yellow.</li></ul>"
-        )
+            "is given), the pixels are ordered into a line (longest path through the skeleton), and "
+            "implausible fronts (too short, low confidence) are rejected.",
+            "<b>Outputs</b>: <b>Calving fronts</b>: lines, one per scene and front, with scene_id, date, "
+            "sensor (from Landsat/Sentinel product ids or CaFFe-style names), front_no, length_m, "
+            "confidence (mean front probability along the line), quality (good, partial, short, "
+            "low_confidence), spans_fjord, model, source. <b>Ice and ocean</b>: polygons of the "
+            "ice/land (class ice_land) and ocean/melange (class ocean) output. <b>Probability rasters "
+            "folder</b> (optional): &lt;scene&gt;_prob.tif, band 1 front, band 2 ice probability, -1 "
+            "nodata. <b>QA images folder</b> (optional): &lt;scene&gt;_qa.png, the scene with ice tinted "
+            "blue, accepted fronts red, rejected fronts yellow.")
 
     def createInstance(self):
         return DetectCalvingFronts()
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUT, "Scenes (3-band layered or 1-band grey)", QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.FJORD_MASK, "Fjord mask (1 inside the fjord, 0 on/outside the walls)", optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Model (ONNX; empty = shipped calving_front.onnx)", extension="onnx", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUT, "Scenes (3-band layered or 1-band grey)", QgsProcessing.TypeRaster),
+            "One or more subsets around the glacier terminus in a projected CRS in metres with about "
+            "50 m pixels: either the 3-band CALFIN layering (Layer CALFIN input) or one grey band "
+            "(Landsat panchromatic/red, SAR backscatter), which is layered here."))
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
+            self.FJORD_MASK, "Fjord mask (1 inside the fjord, 0 on/outside the walls)", optional=True),
+            "Optional (Fjord-boundary mask makes one). Front pieces on or outside the walls are "
+            "dropped and fronts that do not reach both walls are flagged 'partial'."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.MODEL, "Model (ONNX; empty = shipped calving_front.onnx)", extension="onnx", optional=True),
+            "A calving_front ONNX model with the Waterline contract; empty uses weights/calving_front.onnx."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.EDGE_THRESHOLD, "Edge threshold (front probability)", QgsProcessingParameterNumber.Double,
-            0.5, minValue=0.01, maxValue=0.99))
-        self.addParameter(QgsProcessingParameterNumber(
+            0.5, minValue=0.01, maxValue=0.99),
+            "Front probability a pixel needs to be a front candidate; lower finds fainter fronts."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MIN_CONFIDENCE, "Minimum mean confidence of a front", QgsProcessingParameterNumber.Double,
-            0.5, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterNumber(
+            0.5, minValue=0.0, maxValue=1.0),
+            "Fronts whose mean front probability is lower are rejected (quality low_confidence)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MIN_LENGTH, "Minimum front length (m)", QgsProcessingParameterNumber.Double,
-            1000.0, minValue=0.0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False))
-        self.addParameter(QgsProcessingParameterFile(
+            1000.0, minValue=0.0),
+            "Shorter fronts are rejected (quality short)."))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),
+            "Keep rejected fronts in the line layer, flagged, instead of leaving them out."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
             self.APPEND_GPKG, "Append fronts to this GeoPackage (created if missing)", extension="gpkg",
-            optional=True, behavior=QgsProcessingParameterFile.File))
-        self.addParameter(QgsProcessingParameterString(
-            self.APPEND_LAYER, "Layer name in that GeoPackage", "calving_fronts", optional=True))
+            optional=True, behavior=QgsProcessingParameterFile.File),
+            "A GeoPackage collecting the fronts of one glacier over time: this run's fronts are "
+            "appended to its layer (created when missing); scenes it already holds are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.APPEND_LAYER, "Layer name in that GeoPackage", "calving_fronts", optional=True),
+            "Layer of the GeoPackage to append to (default calving_fronts)."))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Calving fronts", QgsProcessing.TypeVectorLine))
         self.addParameter(QgsProcessingParameterFeatureSink(

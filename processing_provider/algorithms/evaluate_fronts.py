@@ -25,7 +25,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..common import check_crs, engine_errors, raster_path
+from ..common import check_crs, engine_errors, help_string, raster_path, with_help
 from ...plugin.engine.front_metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
 from ...plugin.engine.scene_names import match_key
 
@@ -84,56 +84,52 @@ class EvaluateFronts(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):
-        return (
+        return help_string(
+            self,
             "Scores predicted calving fronts against reference fronts with CALFIN's symmetric mean "
             "distance: every point of the predicted front to the nearest reference point and every "
             "reference point to the nearest predicted point (lines densified to half a pixel), pooled "
             "and averaged. Fronts are paired by scene id; names are compared without extension, case and "
-            "suffixes such as _Subset, _Front, _mask, _layered (so X_Subset.tif matches X_Front.png).<br><br>"
-            "<b>Parameters</b><ul>"
-            "<li><b>Predicted fronts</b>: line layer, e.g. the output of Detect calving fronts.</li>"
-            "<li><b>Scene id field (predicted)</b>: field holding the scene id (scene_id).</li>"
-            "<li><b>Reference fronts</b> (optional): line layer of reference (e.g. manually digitised) "
-            "fronts in a projected CRS in metres.</li>"
-            "<li><b>Scene id field (reference)</b>: field holding the scene id in the reference layer.</li>"
-            "<li><b>Reference front masks</b> (optional, instead of or besides lines): rasters whose front "
-            "pixels mark the reference front; the file name is the scene id; thick fronts are thinned to "
-            "one pixel first. Their pixel size converts distances to pixels.</li>"
-            "<li><b>Front pixels in the masks</b>: non-zero (default) or zero pixels (as in the CALFIN "
-            "Landsat labels, black front on white).</li>"
-            "<li><b>Pixel size</b> (m, optional): converts distances to pixels for reference lines; 0 "
-            "leaves the pixel columns empty unless masks give it.</li></ul>"
-            "<b>Outputs</b><ul>"
-            "<li><b>Per-scene table</b>: scene_id, found (1 when a predicted front exists for the scene), "
-            "pred_fronts, mean_m, median_m (median of the pooled nearest distances), pred_to_ref_m, "
-            "ref_to_pred_m, pixel_m, mean_px, median_px. Reference scenes without a prediction are listed "
-            "with found = 0 and empty distances.</li>"
-            "<li><b>Summary</b> (also in the log): SCENES (reference scenes), FOUND_FRACTION, MEAN_M / "
-            "MEAN_PX (mean over scenes of the scene mean distance) and MEDIAN_M / MEDIAN_PX (median over "
-            "scenes of the scene mean distance).</li></ul>"
-        )
+            "suffixes such as _Subset, _Front, _mask, _layered (so X_Subset.tif matches X_Front.png).",
+            "<b>Outputs</b>: <b>Per-scene table</b>: scene_id, found (1 when a predicted front exists for "
+            "the scene), pred_fronts, mean_m, median_m (median of the pooled nearest distances), "
+            "pred_to_ref_m, ref_to_pred_m, pixel_m, mean_px, median_px; reference scenes without a "
+            "prediction have found = 0 and empty distances. <b>Summary</b> (also in the log): SCENES "
+            "(reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX (mean over scenes of the scene mean "
+            "distance), MEDIAN_M / MEDIAN_PX (median over scenes of the scene mean distance).")
 
     def createInstance(self):
         return EvaluateFronts()
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.PREDICTED, "Predicted fronts", [QgsProcessing.TypeVectorLine]))
-        self.addParameter(QgsProcessingParameterField(
-            self.PRED_FIELD, "Scene id field (predicted)", "scene_id", self.PREDICTED, optional=True))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.PREDICTED, "Predicted fronts", [QgsProcessing.TypeVectorLine]),
+            "Line layer of predicted fronts, e.g. the output of Detect calving fronts."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.PRED_FIELD, "Scene id field (predicted)", "scene_id", self.PREDICTED, optional=True),
+            "Field with the scene id of each predicted front (default scene_id)."))
         # optional=True: QGIS 3.22 rejects an omitted field parameter even when it has a default
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.REFERENCE, "Reference fronts (lines)", [QgsProcessing.TypeVectorLine], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.REF_FIELD, "Scene id field (reference)", "scene_id", self.REFERENCE, optional=True))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.REFERENCE, "Reference fronts (lines)", [QgsProcessing.TypeVectorLine], optional=True),
+            "Reference (e.g. manually digitised) fronts in a projected CRS in metres."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.REF_FIELD, "Scene id field (reference)", "scene_id", self.REFERENCE, optional=True),
+            "Field with the scene id of each reference front (default scene_id)."))
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
             self.REFERENCE_MASKS, "Reference front masks (rasters named by scene)", QgsProcessing.TypeRaster,
-            optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.MASK_FRONT, "Front pixels in the masks", self.MASK_CHOICES, defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+            optional=True),
+            "Rasters whose front pixels mark the reference front, instead of or besides reference lines; "
+            "the file name is the scene id; thick fronts are thinned to one pixel; their pixel size "
+            "converts distances to pixels."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.MASK_FRONT, "Front pixels in the masks", self.MASK_CHOICES, defaultValue=0),
+            "Non-zero pixels (default) or zero pixels (as in the CALFIN Landsat labels, black front on "
+            "white) are the front."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, "Pixel size for reference lines (m, 0 = none)", QgsProcessingParameterNumber.Double,
-            0.0, minValue=0.0))
+            0.0, minValue=0.0),
+            "Converts distances to pixels for reference lines; 0 leaves the pixel columns empty unless "
+            "masks give the pixel size."))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Per-scene front distances", QgsProcessing.TypeVector))
         for key, label in ((self.SCENES, "Reference scenes"), (self.FOUND_FRACTION, "Fraction with a front"),
