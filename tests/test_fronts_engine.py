@@ -160,3 +160,16 @@ def test_scene_names_for_front_scenes():
 def test_match_key_pairs_images_and_labels():
     assert match_key("/x/LE07_A_B8_Subset.tif") == match_key("LE07_A_B8_Front.png") == "le07_a_b8"
     assert match_key("JAC_2011_front") == match_key("JAC_2011_layered") == "jac_2011"
+
+
+def test_extract_ignores_the_scene_edge_and_nodata():
+    edge, ice, truth = _synthetic()
+    edge[:, -2:] = 0.95  # the network firing along the scene edge
+    valid = np.ones_like(edge, bool)
+    valid[:15, :] = False  # nodata strip; its boundary fires too
+    edge[15:17, :] = 0.95
+    result = extract_fronts(edge, ice, valid=valid)
+    assert len(result.accepted) == 1
+    xy = result.accepted[0].xy
+    assert xy[:, 0].max() < edge.shape[1] - 2 and xy[:, 1].min() > 17
+    assert line_distance([xy], [truth])["mean"] < 1.0

@@ -10,7 +10,9 @@ Steps (CALFIN's post-processing idea, in closed form):
    boundary of the ice mask (ice pixels next to ocean) is a second cue and
    adds pixels whose edge probability reaches the lower
    ``boundary_threshold``, which bridges faint stretches of the front;
-2. the fjord mask removes everything on or outside the walls;
+2. the fjord mask removes everything on or outside the walls, and nothing
+   within ``border_px`` of the scene edge or of nodata is kept (the network
+   sees padding there and its front output fires at that artificial edge);
 3. a 3x3 closing bridges one-pixel gaps and the result is thinned to a
    one-pixel skeleton;
 4. skeleton pixels become a graph (8-neighbours, plus jumps of at most
@@ -74,10 +76,14 @@ def ice_boundary(ice, region):
 
 
 def candidate_mask(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, ice_threshold=0.5,
-                   boundary_threshold=0.25):
+                   boundary_threshold=0.25, border_px=3):
     edge = np.asarray(edge, np.float32)
-    region = np.ones(edge.shape, bool) if valid is None else np.asarray(valid, bool)
+    region = np.ones(edge.shape, bool) if valid is None else np.asarray(valid, bool).copy()
     region &= np.isfinite(edge)
+    if border_px:
+        # The network sees padding beyond the scene edge and nodata, and its front output fires at that
+        # artificial edge: nothing within ``border_px`` of the scene edge or of nodata can be a front.
+        region = ndimage.binary_erosion(region, _EIGHT, iterations=border_px, border_value=0)
     if fjord is not None:
         region &= np.asarray(fjord) > 0.5
     cand = (edge >= edge_threshold) & region
@@ -148,7 +154,7 @@ def _spans_fjord(xy, fjord, reach):
 
 def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, ice_threshold=0.5,
                    boundary_threshold=0.25, min_length_px=20.0, min_confidence=0.5, max_gap=8.0,
-                   min_piece_px=5.0, wall_reach_px=6.0, max_fronts=10):
+                   min_piece_px=5.0, wall_reach_px=6.0, max_fronts=10, border_px=3):
     """Front lines from probability maps; see the module docstring. Returns an ``Extraction``.
 
     ``min_length_px``/``min_confidence`` decide the quality flag; pieces shorter
@@ -161,7 +167,7 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
     for name, arr in (("ice", ice), ("fjord", fjord), ("valid", valid)):
         if arr is not None and np.shape(arr) != edge.shape:
             raise ValueError(f"{name} has shape {np.shape(arr)} but the edge probability has {edge.shape}")
-    cand = candidate_mask(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary_threshold)
+    cand = candidate_mask(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary_threshold, border_px)
     if fjord is not None:
         cand &= np.asarray(fjord) > 0.5  # the closing must not creep back onto the walls
     skel = _skeleton(cand)
