@@ -29,7 +29,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine import asf_client
 from ...plugin.engine.raster_io import Cancelled
-from ..common import EngineFeedback
+from ..common import EngineFeedback, help_string, with_help
 
 
 def earthdata_login(authcfg):
@@ -98,58 +98,63 @@ class DownloadAsf(QgsProcessingAlgorithm):
         return "fetch"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Downloads the products of a footprint layer from 'Search ASF' (all features, "
             "or only the selected ones when 'Selected features only' is ticked) into a "
-            "folder, logged in to NASA Earthdata.\n\n"
-            "Inputs:\n"
-            "- Footprints: the layer from 'Search ASF' (any layer with a download URL field).\n"
-            "- URL / size / md5 fields: where the download link, the expected size in bytes "
-            "and the md5 checksum are (defaults match 'Search ASF'; size and md5 optional).\n"
-            "- Earthdata login: a QGIS authentication configuration of type Basic holding "
-            "your Earthdata user name and password (Settings > Options > Authentication > "
-            "+). The password is never shown, logged or written anywhere.\n"
-            "- Folder: where the files go. A file that is already complete (size and md5 "
-            "match) is skipped; an interrupted download is kept as <name>.part and resumed "
-            "(HTTP Range) after a dropped connection or on the next run.\n"
-            "- Unpack zips: extract each zip (e.g. RTC products) into a folder beside it and "
-            "list the GeoTIFFs found.\n"
-            "- Earthdata Login host / ASF auth host (advanced): keep the defaults unless you "
-            "use NASA's test system.\n\n"
-            "A file whose size or md5 does not match the search record is refused and "
-            "removed. Wrong credentials stop the run with an HTTP 401 message.\n\n"
+            "folder, logged in to NASA Earthdata. A file already complete in the download "
+            "folder (size and md5 match) is skipped; an interrupted download is kept as "
+            "the file name plus .part and resumed (HTTP Range) after a dropped connection or on the next "
+            "run. A file whose size or md5 does not match the search record is refused and "
+            "removed. Wrong credentials stop the run with an HTTP 401 message.",
             "Outputs: a table with one row per granule (file, status downloaded / resumed / "
             "skipped, bytes, GeoTIFFs), the folder, the GeoTIFF paths (for 'Build water "
-            "stack') and the number of files fetched."
-        )
+            "stack') and the number of files fetched.")
 
     def createInstance(self):  # noqa: N802
         return DownloadAsf()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "Footprints (from Search ASF)", [QgsProcessing.TypeVector]))
-        self.addParameter(QgsProcessingParameterField(
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.INPUT, "Footprints (from Search ASF)", [QgsProcessing.TypeVector]),
+            "The layer from 'Search ASF' (any layer with a download URL field)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
             self.URL_FIELD, "Download URL field", "url", self.INPUT,
-            QgsProcessingParameterField.String, optional=True))
-        self.addParameter(QgsProcessingParameterField(
+            QgsProcessingParameterField.String, optional=True),
+            "Field with the download link (default url, as written by 'Search ASF'); "
+            "features without a link are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterField(
             self.SIZE_FIELD, "Size (bytes) field", "size_bytes", self.INPUT,
-            QgsProcessingParameterField.Numeric, optional=True))
-        self.addParameter(QgsProcessingParameterField(
+            QgsProcessingParameterField.Numeric, optional=True),
+            "Optional field with the expected file size in bytes (default size_bytes, when "
+            "the layer has it)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
             self.MD5_FIELD, "MD5 checksum field", "md5", self.INPUT,
-            QgsProcessingParameterField.String, optional=True))
-        self.addParameter(QgsProcessingParameterAuthConfig(
-            self.AUTH, "Earthdata login (authentication configuration, Basic)"))
+            QgsProcessingParameterField.String, optional=True),
+            "Optional field with the expected md5 checksum (default md5, when the layer "
+            "has it)."))
+        self.addParameter(with_help(QgsProcessingParameterAuthConfig(
+            self.AUTH, "Earthdata login (authentication configuration, Basic)"),
+            "A QGIS authentication configuration of type Basic holding your Earthdata user "
+            "name and password (Settings > Options > Authentication > +). The password is "
+            "never shown, logged or written anywhere."))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.FOLDER, "Download folder"))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.UNZIP, "Unpack zips and list their GeoTIFFs", defaultValue=True))
-        for name, label, default in (
-            (self.EDL_HOST, "Earthdata Login host", asf_client.EDL_HOST),
-            (self.ASF_AUTH_HOST, "ASF authentication host", asf_client.ASF_AUTH_HOST),
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.UNZIP, "Unpack zips and list their GeoTIFFs", defaultValue=True),
+            "Extract each zip (e.g. RTC products) into a folder beside it and list the "
+            "GeoTIFFs found."))
+        for name, label, default, text in (
+            (self.EDL_HOST, "Earthdata Login host", asf_client.EDL_HOST,
+             "The Earthdata Login service (advanced); keep the default unless you use "
+             "NASA's test system."),
+            (self.ASF_AUTH_HOST, "ASF authentication host", asf_client.ASF_AUTH_HOST,
+             "ASF's download authentication service (advanced); keep the default unless "
+             "you use NASA's test system."),
         ):
             param = QgsProcessingParameterString(name, label, defaultValue=default)
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            param.setHelp(text)
             self.addParameter(param)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Downloaded files", QgsProcessing.TypeVector))

@@ -26,7 +26,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
 
 from ...plugin.engine import dswe_pairing
-from ..common import EngineFeedback, engine_errors
+from ..common import EngineFeedback, engine_errors, help_string, with_help
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 OUTPUT_FIELDS = [
@@ -78,57 +78,69 @@ class PairSarDswe(QgsProcessingAlgorithm):
         return "fetch"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Pairs each SAR footprint with the local DSWE (USGS Dynamic Surface Water Extent, "
             "INWAM layer) tiles acquired within +/- N days, and keeps the pairs usable as "
             "training or validation data: at most 30 % cloud, at least 5 % water and at "
-            "most 50 % no data inside the SAR footprint.\n\n"
+            "most 50 % no data inside the SAR footprint (defaults).\n\n"
             "DSWE codes: 0 not water, 1 water (high confidence), 2 water (moderate), 3 "
             "potential wetland, 4 low-confidence water, 9 cloud/shadow/snow, 255 fill. Water "
             "is codes 1 and 2. Fractions are of all footprint pixels on the DSWE grid; "
             "footprint parts no tile of that date covers count as no data. Tiles of one date "
-            "are measured together (they do not overlap); rasters are read window by window.\n\n"
-            "Inputs:\n"
-            "- SAR footprints: e.g. the 'Search ASF' layer (any polygon layer, any CRS).\n"
-            "- Date field / name field: acquisition date (date, datetime or ISO text such as "
-            "2011-04-21T20:23:11Z) and scene name (defaults match 'Search ASF').\n"
-            "- DSWE folder and file pattern: GeoTIFFs whose names carry the date "
-            "(YYYYMMDD or YYYY-MM-DD, the first one counts, e.g. "
-            "LC08_CU_003008_20200612_20200625_C01_V01_INWAM.tif).\n"
-            "- Maximum days apart (default 1), maximum cloud %, minimum water %, maximum "
-            "no-data %.\n"
-            "- Keep rejected pairs: also list pairs that fail, with the reason.\n\n"
+            "are measured together (they do not overlap); rasters are read window by window.",
             "Output: a table (no geometry) with granule, sar_date, dswe_date, days_apart, "
             "dswe_files, footprint_pixels, water_fraction, cloud_fraction, nodata_fraction "
-            "(0-1), passed and reason."
-        )
+            "(0-1), passed and reason.")
 
     def createInstance(self):  # noqa: N802
         return PairSarDswe()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "SAR footprints", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterField(
-            self.DATE_FIELD, "Acquisition date field", "start_time", self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.NAME_FIELD, "Scene name field", "granule", self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterFile(
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.INPUT, "SAR footprints", [QgsProcessing.TypeVectorPolygon]),
+            "E.g. the 'Search ASF' layer (any polygon layer, any CRS)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.DATE_FIELD, "Acquisition date field", "start_time", self.INPUT, optional=True),
+            "Acquisition date of each scene: a date, datetime or ISO text such as "
+            "2011-04-21T20:23:11Z (default start_time, as written by 'Search ASF'). "
+            "Scenes without a date are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.NAME_FIELD, "Scene name field", "granule", self.INPUT, optional=True),
+            "Scene name copied to the output (default granule, as written by 'Search ASF')."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
             self.DSWE_FOLDER, "Folder of DSWE GeoTIFFs",
-            behavior=QgsProcessingParameterFile.Folder))
-        self.addParameter(QgsProcessingParameterString(
-            self.PATTERN, "DSWE file name pattern", defaultValue="*.tif"))
-        self.addParameter(QgsProcessingParameterNumber(
+            behavior=QgsProcessingParameterFile.Folder),
+            "Folder of DSWE GeoTIFFs whose names carry the date (YYYYMMDD or YYYY-MM-DD, "
+            "the first one counts, e.g. LC08_CU_003008_20200612_20200625_C01_V01_INWAM.tif). "
+            "Files without a date in the name are ignored."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.PATTERN, "DSWE file name pattern", defaultValue="*.tif"),
+            "File name pattern (case-insensitive) selecting the DSWE files in the folder "
+            "(default *.tif)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MAX_DAYS, "Maximum days apart", QgsProcessingParameterNumber.Integer,
-            defaultValue=1, minValue=0, maxValue=365))
-        for name, label, default in ((self.MAX_CLOUD, "Maximum cloud (%)", 30.0),
-                                     (self.MIN_WATER, "Minimum water (%)", 5.0),
-                                     (self.MAX_NODATA, "Maximum no data (%)", 50.0)):
-            self.addParameter(QgsProcessingParameterNumber(
+            defaultValue=1, minValue=0, maxValue=365),
+            "DSWE tiles acquired at most this many days before or after the SAR scene are "
+            "paired with it (default 1)."))
+        for name, label, default, text in (
+            (self.MAX_CLOUD, "Maximum cloud (%)", 30.0,
+             "A pair is rejected when more of the footprint than this is cloud, shadow or "
+             "snow (DSWE code 9; default 30)."),
+            (self.MIN_WATER, "Minimum water (%)", 5.0,
+             "A pair is rejected when less of the footprint than this is water (DSWE codes "
+             "1 and 2; default 5)."),
+            (self.MAX_NODATA, "Maximum no data (%)", 50.0,
+             "A pair is rejected when more of the footprint than this is fill (255 or the "
+             "raster's nodata value) or not covered by a tile (default 50)."),
+        ):
+            self.addParameter(with_help(QgsProcessingParameterNumber(
                 name, label, QgsProcessingParameterNumber.Double, defaultValue=default,
-                minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.KEEP_REJECTED, "Keep rejected pairs (with the reason)", defaultValue=False))
+                minValue=0.0, maxValue=100.0), text))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.KEEP_REJECTED, "Keep rejected pairs (with the reason)", defaultValue=False),
+            "Also list the pairs that fail the rules, with the reason; otherwise only "
+            "passing pairs are written."))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "SAR/DSWE pairs", QgsProcessing.TypeVector))
 

@@ -24,7 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine import asf_client
-from ..common import engine_errors
+from ..common import engine_errors, help_string, with_help
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 _QTYPES = {"str": QVariant.String, "int": QVariant.Int, "bigint": QVariant.LongLong}
@@ -65,58 +65,62 @@ class SearchAsf(QgsProcessingAlgorithm):
         return "fetch"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Searches the Alaska Satellite Facility archive (NASA CMR, through the asf_search "
             "package) and returns the footprints of the products found as a polygon layer "
-            "in EPSG:4326. No login is needed to search.\n\n"
-            "Inputs:\n"
-            "- Area of interest: an extent, or a polygon layer (its features are merged; "
-            "selected features only if so chosen). Give one of the two.\n"
-            "- Start / end date: acquisition date range (either may be empty).\n"
-            "- Dataset: ALOS PALSAR or Sentinel-1.\n"
-            "- Processing level: comma-separated, e.g. RTC_HIGH_RES (ALOS high-resolution "
-            "RTC, alias of RTC_HI_RES), RTC_LOW_RES, L1.0, L1.5 for ALOS; GRD_HD, GRD_MD, SLC "
-            "for Sentinel-1. Empty: every level.\n"
-            "- Beam mode: optional, comma-separated (ALOS: FBS, FBD, PLR, WB1; Sentinel-1: "
-            "IW, EW, SM).\n"
-            "- Polarization: optional, comma-separated as ASF writes it (HH, HH+HV, VV+VH).\n"
-            "- Maximum results: the search stops after this many products.\n"
-            "- CMR host (advanced): the search service; keep the default unless you use "
-            "NASA's test system (cmr.uat.earthdata.nasa.gov).\n\n"
+            "in EPSG:4326. No login is needed to search.",
             "Output: footprints with granule, file_id, platform, beam_mode, polarization, "
             "start_time, end_time (UTC, ISO 8601), path, frame, orbit, flight_dir, "
             "processing_level, url (download link), file_name, size_bytes and md5 (when ASF "
-            "gives one). Feed it to 'Download ASF granules'."
-        )
+            "gives one). Feed it to 'Download ASF granules'.")
 
     def createInstance(self):  # noqa: N802
         return SearchAsf()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterExtent(
-            self.EXTENT, "Area of interest (extent)", optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
+        self.addParameter(with_help(QgsProcessingParameterExtent(
+            self.EXTENT, "Area of interest (extent)", optional=True),
+            "Area to search over. Give this extent or a polygon layer below (the layer wins "
+            "when both are given)."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
             self.AOI, "Area of interest (polygon layer, instead of the extent)",
-            [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterDateTime(
-            self.START, "Start date", QgsProcessingParameterDateTime.Date, optional=True))
-        self.addParameter(QgsProcessingParameterDateTime(
-            self.END, "End date", QgsProcessingParameterDateTime.Date, optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.DATASET, "Dataset", self.DATASETS, defaultValue=0))
-        self.addParameter(QgsProcessingParameterString(
+            [QgsProcessing.TypeVectorPolygon], optional=True),
+            "Polygon layer whose features are merged into one search area (selected features "
+            "only if so chosen); used instead of the extent."))
+        self.addParameter(with_help(QgsProcessingParameterDateTime(
+            self.START, "Start date", QgsProcessingParameterDateTime.Date, optional=True),
+            "First acquisition date searched; empty: no lower bound."))
+        self.addParameter(with_help(QgsProcessingParameterDateTime(
+            self.END, "End date", QgsProcessingParameterDateTime.Date, optional=True),
+            "Last acquisition date searched, that whole day included; empty: no upper bound."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.DATASET, "Dataset", self.DATASETS, defaultValue=0),
+            "ALOS PALSAR or Sentinel-1."))
+        self.addParameter(with_help(QgsProcessingParameterString(
             self.LEVEL, "Processing level (comma-separated, empty = all)",
-            defaultValue="RTC_HIGH_RES", optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.BEAM_MODE, "Beam mode (comma-separated, optional)", optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.POLARIZATION, "Polarization (comma-separated, optional)", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaultValue="RTC_HIGH_RES", optional=True),
+            "Comma-separated, e.g. RTC_HIGH_RES (ALOS high-resolution RTC, alias of "
+            "RTC_HI_RES), RTC_LOW_RES, L1.0, L1.5 for ALOS; GRD_HD, GRD_MD, SLC for "
+            "Sentinel-1. Empty: every level."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.BEAM_MODE, "Beam mode (comma-separated, optional)", optional=True),
+            "Optional, comma-separated (ALOS: FBS, FBD, PLR, WB1; Sentinel-1: IW, EW, SM). "
+            "Empty: every beam mode."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.POLARIZATION, "Polarization (comma-separated, optional)", optional=True),
+            "Optional, comma-separated as ASF writes it (HH, HH+HV, VV+VH). Empty: every "
+            "polarization."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MAX_RESULTS, "Maximum results", QgsProcessingParameterNumber.Integer,
-            defaultValue=100, minValue=1, maxValue=10000))
+            defaultValue=100, minValue=1, maxValue=10000),
+            "The search stops after this many products (default 100)."))
         host = QgsProcessingParameterString(
             self.CMR_HOST, "CMR search host", defaultValue=asf_client.CMR_HOST)
         host.setFlags(host.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        host.setHelp(
+            "The search service (advanced); keep the default unless you use NASA's test "
+            "system (cmr.uat.earthdata.nasa.gov).")
         self.addParameter(host)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "ASF footprints", QgsProcessing.TypeVectorPolygon))
