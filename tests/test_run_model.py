@@ -8,6 +8,8 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
 from conftest import shared_path
 from onnx_factory import conv_net
 from plugin.engine.inference import NODATA_CLASS, NODATA_PROB, predict_raster
@@ -15,30 +17,24 @@ from plugin.engine.model import load_model
 from test_engine_inference import TRANSFORM, UTM, scene, write
 
 
-class Recorder:
-    """A QgsProcessingFeedback that keeps what the algorithm reported."""
+class Recorder(QgsProcessingFeedback):
+    """A feedback that keeps what the algorithm reported."""
 
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
+    def __init__(self):
+        super().__init__()
+        self.errors, self.warnings, self.infos = [], [], []
 
-        class _Recorder(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.errors, self.warnings, self.infos = [], [], []
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803
+        self.errors.append(error)
+        super().reportError(error, fatalError)
 
-            def reportError(self, error, fatalError=False):  # noqa: N802, N803
-                self.errors.append(error)
-                super().reportError(error, fatalError)
+    def pushWarning(self, warning):  # noqa: N802
+        self.warnings.append(warning)
+        super().pushWarning(warning)
 
-            def pushWarning(self, warning):  # noqa: N802
-                self.warnings.append(warning)
-                super().pushWarning(warning)
-
-            def pushInfo(self, info):  # noqa: N802
-                self.infos.append(info)
-                super().pushInfo(info)
-
-        return _Recorder()
+    def pushInfo(self, info):  # noqa: N802
+        self.infos.append(info)
+        super().pushInfo(info)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +45,6 @@ def model_file(tmp_path_factory):
 
 
 def failure_text(run_alg, params):
-    from qgis.core import QgsProcessingException
-
     feedback = Recorder()
     with pytest.raises(QgsProcessingException) as err:
         run_alg("run_model", params, feedback=feedback)
@@ -172,8 +166,6 @@ def test_cancelled_run_leaves_nothing(run_alg, model_file, tmp_path):
     out.mkdir()
     feedback = Recorder()
     feedback.cancel()
-    from qgis.core import QgsProcessingException
-
     with pytest.raises(QgsProcessingException):
         run_alg("run_model", {"INPUT": str(src), "MODEL_FILE": str(model_file),
                               "OUTPUT_PROB": str(out / "p.tif"), "OUTPUT_CLASS": str(out / "c.tif")},

@@ -20,6 +20,7 @@ Outputs (GeoTIFF, tiled, deflate, input CRS and transform, atomic):
 import contextlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
@@ -29,6 +30,7 @@ from . import normalize, raster_io, tiling
 
 NODATA_PROB = -1.0
 NODATA_CLASS = 255
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
 
 
 # ---------------------------------------------------------------- band mapping
@@ -149,12 +151,25 @@ def tile_params(model, tile_size=None, overlap=None):
     return tile, ovl
 
 
+def _prepare(read_strip, r0, h, norms, stats, pad_h, pad_w, width):
+    """Read one strip and normalise it (runs in the reader thread)."""
+    raw, valid = read_strip(r0, r0 + h)
+    x = normalize.apply(raw, valid, norms, stats)
+    del raw
+    return tiling.pad_to(x, pad_h or h, pad_w or width), valid
+
+
 def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
          batch_size, progress, is_canceled):
     """Tile, predict, blend and emit a height x width scene strip by strip.
 
     ``read_strip(r0, r1)`` -> (raw (C, h, W), valid (h, W)); ``emit(row0, probs,
     valid)`` gets final rows (probs (K, n, W), NaN where not covered).
+    Reading + normalising the next strip and writing the finished rows run in
+    two helper threads while onnxruntime works on the current strip (numpy,
+    GDAL and onnxruntime release the GIL), so I/O hides behind inference; at
+    most one strip ahead is read and one behind is being written, so memory
+    stays bounded. Progress and cancellation are only called from this thread.
     Returns (tiles run, tiles skipped).
     """
     row_spans, col_spans = tiling.grid(width, height, tile, overlap)
@@ -166,46 +181,63 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
     pad_w = tile if width < tile else None
     run = skipped = 0
     total = len(row_spans)
-    for i, (r0, h) in enumerate(row_spans):
-        raster_io.check_cancel(is_canceled)
-        raw, valid = read_strip(r0, r0 + h)
-        x = normalize.apply(raw, valid, norms, stats)
-        del raw
-        x = tiling.pad_to(x, pad_h or h, pad_w or width)
-        todo = []
-        for c0, w in col_spans:
-            if valid[:, c0:c0 + w].any():
-                todo.append((c0, w))
-            else:
-                skipped += 1
-        # one onnxruntime call per batch of equally sized tiles
-        batches = []
-        for size in sorted({w for _, w in todo}, reverse=True):
-            same = [t for t in todo if t[1] == size]
-            batches += [same[b:b + batch_size] for b in range(0, len(same), batch_size)]
-        done = 0
-        for tiles in batches:
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waterline-read")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waterline-write")
+    writing = None
+    try:
+        def prepare(i):
+            r0, h = row_spans[i]
+            return reader.submit(_prepare, read_strip, r0, h, norms, stats, pad_h, pad_w, width)
+
+        upcoming = prepare(0)
+        for i, (r0, h) in enumerate(row_spans):
             raster_io.check_cancel(is_canceled)
-            in_w = pad_w or tiles[0][1]
-            batch = np.stack([x[:, :, c0:c0 + in_w] for c0, _ in tiles])
-            preds = model.predict(batch)
-            if preds.shape[1] != n_out or preds.shape[2:] != batch.shape[2:]:
-                raise ValueError(
-                    f"the model returned shape {preds.shape} for input {batch.shape}; "
-                    f"expected {n_out} outputs at the input size"
-                )
-            for (c0, w), pred in zip(tiles, preds):
-                blender.add(r0, c0, pred[:, :h, :w])
-            run += len(tiles)
-            done += len(tiles)
+            x, valid = upcoming.result()
+            if i + 1 < total:
+                upcoming = prepare(i + 1)
+            todo = []
+            for c0, w in col_spans:
+                if valid[:, c0:c0 + w].any():
+                    todo.append((c0, w))
+                else:
+                    skipped += 1
+            # one onnxruntime call per batch of equally sized tiles
+            batches = []
+            for size in sorted({w for _, w in todo}, reverse=True):
+                same = [t for t in todo if t[1] == size]
+                batches += [same[b:b + batch_size] for b in range(0, len(same), batch_size)]
+            done = 0
+            for tiles in batches:
+                raster_io.check_cancel(is_canceled)
+                in_w = pad_w or tiles[0][1]
+                batch = np.stack([x[:, :, c0:c0 + in_w] for c0, _ in tiles])
+                preds = model.predict(batch)
+                if preds.shape[1] != n_out or preds.shape[2:] != batch.shape[2:]:
+                    raise ValueError(
+                        f"the model returned shape {preds.shape} for input {batch.shape}; "
+                        f"expected {n_out} outputs at the input size"
+                    )
+                for (c0, w), pred in zip(tiles, preds):
+                    blender.add(r0, c0, pred[:, :h, :w])
+                run += len(tiles)
+                done += len(tiles)
+                if progress is not None:
+                    progress((i + done / len(todo)) / total)
+            del x
+            next_top = row_spans[i + 1][0] if i + 1 < total else height
+            row0, probs = blender.finish_rows(next_top)
+            if probs is not None:
+                if writing is not None:
+                    writing.result()  # rows are written in order; errors surface here
+                writing = writer.submit(emit, row0, probs, valid[row0 - r0:next_top - r0])
             if progress is not None:
-                progress((i + done / len(todo)) / total)
-        next_top = row_spans[i + 1][0] if i + 1 < total else height
-        row0, probs = blender.finish_rows(next_top)
-        if probs is not None:
-            emit(row0, probs, valid[row0 - r0:next_top - r0])
-        if progress is not None:
-            progress((i + 1) / total)
+                progress((i + 1) / total)
+        if writing is not None:
+            writing.result()
+    finally:
+        # Never leave a thread touching a dataset that the caller closes or deletes.
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
     return run, skipped
 
 
@@ -236,7 +268,12 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
     t0 = time.perf_counter()
     tile, ovl = tile_params(model, tile_size, overlap)
     norms = model.meta["normalization"]
-    with rasterio.open(src_path) as src:
+    # GDAL's block cache (5% of RAM by default) would fill with input blocks that
+    # are never read again; a small cache keeps memory bounded and still holds
+    # the partly written output blocks of the current strip.
+    # GDAL_NUM_THREADS: (de)compress GeoTIFF blocks on all cores.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), \
+            rasterio.open(src_path) as src:
         bands = resolve_bands(model.channels, src.count, src.descriptions, band_map)
         if log is not None:
             log("Bands used: " + ", ".join(f"{c}=band {b}" for c, b in zip(model.channels, bands)))
@@ -246,7 +283,9 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
         with contextlib.ExitStack() as stack:
             prob_dst = class_dst = None
             if prob_path:
-                profile = raster_io.output_profile(src, len(model.outputs), "float32", nodata=NODATA_PROB)
+                # floating-point predictor: smaller and quicker to compress than plain deflate
+                profile = raster_io.output_profile(src, len(model.outputs), "float32",
+                                                   nodata=NODATA_PROB, predictor=3)
                 prob_dst = stack.enter_context(raster_io.open_output(prob_path, profile, model.outputs))
             if class_path:
                 profile = raster_io.output_profile(src, 1, "uint8", nodata=NODATA_CLASS)

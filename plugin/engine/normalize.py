@@ -7,7 +7,7 @@ Two steps per channel (see ``contract.py``):
    band whose valid values are all >= 0 with a 99th percentile <= 10, i.e.
    linear SAR power) and, for the ``percentile`` method, compute the scene's
    low/high percentiles of valid values (after the dB conversion) from a
-   decimated sample (``raster_io.decimated_sample``). Statistics are computed
+   decimated sample (``raster_io.decimated_samples``). Statistics are computed
    once for the whole scene so every tile is normalised identically (no
    per-tile stretch, hence no seams).
 2. ``apply``: per window, turn raw values into float32 model input. Invalid
@@ -23,6 +23,7 @@ from . import raster_io
 
 DB_FLOOR = 1e-6  # linear power floor before 10 log10: -60 dB, so zeros do not give -inf
 DB_AUTO_P99_MAX = 10.0
+STATS_PIXELS = 1_000_000  # sample size for scene percentiles (accurate to ~0.1 percentile)
 
 
 def to_db(x):
@@ -55,19 +56,21 @@ def channel_stats(values, norm, is_float):
     return stats
 
 
-def scene_stats(src, bands, norms, max_pixels=4_000_000):
+def scene_stats(src, bands, norms, max_pixels=STATS_PIXELS):
     """Per-channel statistics of an open rasterio dataset (``bands`` 1-based)."""
+    if not any(needs_sample(n) for n in norms):  # fixed scaling: no read pass needed
+        return [{"db": n.get("db", "never") == "always"} for n in norms]
     stats = []
-    for band, norm in zip(bands, norms):
+    samples = raster_io.decimated_samples(src, bands, max_pixels=max_pixels)
+    for band, norm, values in zip(bands, norms, samples):
         is_float = np.issubdtype(np.dtype(src.dtypes[band - 1]), np.floating)
-        values = raster_io.decimated_sample(src, band, max_pixels=max_pixels)
         if values.size == 0:
             raise ValueError(f"band {band} of the input has no valid pixels (all nodata)")
         stats.append(channel_stats(values, norm, is_float))
     return stats
 
 
-def array_stats(array, valid, norms, max_pixels=4_000_000):
+def array_stats(array, valid, norms, max_pixels=STATS_PIXELS):
     """Per-channel statistics of an in-memory (C, H, W) array and (H, W) valid mask."""
     step = max(1, int(np.ceil(np.sqrt(valid.size / max_pixels))))
     sub_valid = valid[::step, ::step]
@@ -79,19 +82,29 @@ def array_stats(array, valid, norms, max_pixels=4_000_000):
     return stats
 
 
+def needs_sample(norm):
+    """Whether a channel's normalisation needs scene statistics (a read pass)."""
+    return norm["method"] == "percentile" or norm.get("db", "never") == "auto"
+
+
 def apply(array, valid, norms, stats):
     """Normalise a (C, H, W) window; returns float32 with invalid pixels = 0."""
     out = np.empty(array.shape, dtype=np.float32)
     for i, (norm, st) in enumerate(zip(norms, stats)):
-        x = array[i].astype(np.float32, copy=False)
+        x = out[i]
+        x[...] = array[i]  # one float32 copy; everything below works in place
         if st.get("db"):
-            x = to_db(x)
+            np.maximum(x, DB_FLOOR, out=x)
+            np.log10(x, out=x)
+            x *= np.float32(10.0)
         method = norm["method"]
         if method == "scale":
-            x = x * np.float32(norm["scale"]) + np.float32(norm["offset"])
+            x *= np.float32(norm["scale"])
+            x += np.float32(norm["offset"])
         elif method == "percentile":
             lo, hi = np.float32(st["low"]), np.float32(st["high"])
-            x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-        out[i] = x
+            x -= lo
+            x *= np.float32(1.0) / (hi - lo)
+            np.clip(x, 0.0, 1.0, out=x)
     out[:, ~valid] = 0.0
     return out

@@ -136,3 +136,22 @@ def read_window(src, bands, window):
     if np.issubdtype(data.dtype, np.floating):
         valid &= np.isfinite(values).all(axis=0)
     return values, valid
+
+
+def decimated_samples(src, bands, max_pixels=4_000_000):
+    """``decimated_sample`` for several bands with one read.
+
+    Pixel-interleaved files store all bands in each block, so reading the
+    bands together decodes the file once instead of once per band.
+    """
+    factor = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
+    shape = (len(bands), max(1, src.height // factor), max(1, src.width // factor))
+    data = src.read(list(bands), out_shape=shape, masked=True,
+                    resampling=rasterio.enums.Resampling.nearest)
+    samples = []
+    for band in data:
+        values = band.compressed()
+        if np.issubdtype(values.dtype, np.floating):
+            values = values[np.isfinite(values)]
+        samples.append(values)
+    return samples
