@@ -44,7 +44,7 @@ bench: setup
 
 package:
 	rm -rf build/package dist && mkdir -p build/package/waterline dist
-	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|requirements.*|constraints\.txt|\.gitignore)$$' \
+	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|pytest\.ini|requirements.*|constraints\.txt|\.gitignore)$$' \
 		| xargs -0 -I{} cp --parents {} build/package/waterline/
 	cd build/package && zip -qr ../../dist/waterline.zip waterline
 	@echo "dist/waterline.zip: install it in QGIS with Plugins > Manage and Install Plugins > Install from ZIP"
@@ -58,3 +58,10 @@ train-water: setup
 	mkdir -p build/train
 	$(PY) -m training water --etci $(WATER_DATA) --channels VV,VH --out weights/water_s1.onnx \
 		--report build/train/water_s1.json --minutes 30 --eval-every 150 --small-scenes 0.25 --seed 1 --threads 2 2>&1 | tee build/train/water_s1.log
+
+# Calving-front model: CPU-sized DeepLabV3+ (about 40 min on 2 cores); writes
+# weights/calving_front.onnx, weights/calving_front.metrics.json (held-out numbers).
+FRONTS_MINUTES ?= 36
+train-fronts: venv
+	$(PY) -m training fronts --data ../shared/data --out weights/calving_front.onnx \
+		--minutes $(FRONTS_MINUTES) --epochs 400 --threads 2

@@ -10,10 +10,9 @@ class WaterlinePlugin:
 
     def initProcessing(self):  # noqa: N802 (QGIS API name)
         # Called by qgis_process too (no GUI), so it must not touch iface.
-        from ..processing_provider.provider import WaterlineProvider
+        from ..processing_provider.provider import register
 
-        self.provider = WaterlineProvider()
-        QgsApplication.processingRegistry().addProvider(self.provider)
+        self.provider = register()
 
     def initGui(self):  # noqa: N802
         self.initProcessing()

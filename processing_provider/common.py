@@ -85,3 +85,20 @@ def rasterio_crs(crs):
     if authid.upper().startswith("EPSG:"):
         return CRS.from_user_input(authid)
     return CRS.from_wkt(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
+
+
+def with_help(parameter, text):
+    """Attach help to a parameter (shown by qgis_process help and in the dialog's help)."""
+    parameter.setHelp(text)
+    return parameter
+
+
+def help_string(algorithm, summary, outputs=""):
+    """shortHelpString from a summary, every parameter's help, and a note on outputs."""
+    lines = [summary, ""]
+    for parameter in algorithm.parameterDefinitions():
+        if parameter.help() and not parameter.isDestination():
+            lines.append(f"<b>{parameter.description()}</b>: {parameter.help()}")
+    if outputs:
+        lines += ["", outputs]
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ import pkgutil
 from pathlib import Path
 
 from qgis.core import (
+    QgsApplication,
     QgsMessageLog,
     QgsProcessingAlgorithm,
     QgsProcessingModelAlgorithm,
@@ -51,9 +52,21 @@ class WaterlineProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
+        # Models refer to this provider's algorithms by id, which resolve only once
+        # the provider is registered: register() refreshes to load them.
+        if QgsApplication.processingRegistry().providerById(self.id()) is not self:
+            return
         for path in sorted(MODELS_DIR.glob("*.model3")):
             model = QgsProcessingModelAlgorithm()
             if model.fromFile(str(path)):
                 self.addAlgorithm(model)
             else:
                 QgsMessageLog.logMessage(f"Could not load model {path}", "Waterline")
+
+
+def register():
+    """Add a Waterline provider to the registry, with its models; returns it."""
+    provider = WaterlineProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    provider.refreshAlgorithms()
+    return provider

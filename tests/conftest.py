@@ -7,36 +7,24 @@
   (pytest-qgis starts QgsApplication).
 """
 
-import json
 import os
-import site
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+import qgis_cli
+
+ROOT = qgis_cli.ROOT
 SHARED_DATA = ROOT.parent / "shared" / "data"
-PROFILE = ROOT / "build" / "qgis-profile"
-PLUGINS = PROFILE / "profiles" / "default" / "python" / "plugins"
-QGIS_PROCESS = "qgis_process.bin"  # Debian's qgis_process wrapper passes a bad option
+PROFILE = qgis_cli.PROFILE
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["QGIS_CUSTOM_CONFIG_PATH"] = str(PROFILE)
 sys.path.insert(0, "/usr/share/qgis/python/plugins")  # QGIS's 'processing' package
 
 
-def _install_plugin():
-    PLUGINS.mkdir(parents=True, exist_ok=True)
-    link = PLUGINS / "waterline"
-    if not link.is_symlink():
-        link.symlink_to(ROOT, target_is_directory=True)
-    if str(PLUGINS) not in sys.path:
-        sys.path.insert(0, str(PLUGINS))
-
-
-_install_plugin()
+# processing.run tests import the plugin as the package QGIS would: 'waterline'
+sys.path.insert(0, str(qgis_cli.install_plugin()))
 
 
 def shared_path(*parts):
@@ -60,10 +48,9 @@ def waterline_provider(qgis_app, qgis_processing):
     registry = QgsApplication.processingRegistry()
     provider = registry.providerById("waterline")
     if provider is None:
-        from waterline.processing_provider.provider import WaterlineProvider
+        from waterline.processing_provider.provider import register
 
-        provider = WaterlineProvider()
-        registry.addProvider(provider)
+        provider = register()
     return provider
 
 
@@ -83,27 +70,9 @@ def run_alg(waterline_provider):
     return run
 
 
-def _qgis_process(*args, check=True):
-    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE))
-    # qgis_process embeds the system Python: let it see the venv's packages
-    # (onnxruntime) the way a user's pip install into QGIS's Python would.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in site.getsitepackages() if p.startswith(sys.prefix))
-    proc = subprocess.run(
-        [QGIS_PROCESS, *args], capture_output=True, text=True, env=env, timeout=1800,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"qgis_process {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
-
-
 @pytest.fixture(scope="session")
 def qgis_process_enabled():
-    _install_plugin()
-    proc = _qgis_process("plugins", "enable", "waterline", check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0 or "already enabled" in output, output
+    qgis_cli.enable_plugin()
     return True
 
 
@@ -116,16 +85,10 @@ def qgis_process(qgis_process_enabled):
     """
 
     def run(name, params, expect_failure=False):
-        alg = name if "/" in name or ":" in name else f"waterline:{name}"
-        args = ["--json", "run", alg, "--"]
-        for key, value in params.items():
-            for item in value if isinstance(value, (list, tuple)) else [value]:
-                args.append(f"{key}={item}")
-        proc = _qgis_process(*args, check=not expect_failure)
-        if expect_failure:
-            assert proc.returncode != 0, f"expected a failure, got:\n{proc.stdout}"
-            return proc
-        start = proc.stdout.find("{")
-        return json.loads(proc.stdout[start:])
+        if not expect_failure:
+            return qgis_cli.run(name, params)
+        proc = qgis_cli.call(*qgis_cli.run_args(name, params), check=False)
+        assert proc.returncode != 0, f"expected a failure, got:\n{proc.stdout}"
+        return proc
 
     return run

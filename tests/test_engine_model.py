@@ -165,3 +165,18 @@ def test_scale_is_what_the_model_declares_not_255():
     none = [{"method": "none"}]
     out = normalize.apply(band, valid, none, normalize.array_stats(band, valid, none))
     np.testing.assert_allclose(out[0, 0], [0, 100, 255])
+
+
+def test_fixed_scaling_needs_no_statistics_pass(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "r.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=2, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(0, 80, 10, 10), nodata=-1) as dst:
+        dst.write(np.full((2, 8, 8), -1, np.float32))  # all nodata: a read pass would fail
+    norms = [{"method": "scale", "scale": 2.0, "offset": 0.0, "db": "always"}, {"method": "none"}]
+    with rasterio.open(path) as src:
+        assert normalize.scene_stats(src, [1, 2], norms) == [{"db": True}, {"db": False}]
+        with pytest.raises(ValueError, match="no valid pixels"):
+            normalize.scene_stats(src, [1, 2], [{"method": "percentile", "low": 1, "high": 99}] * 2)

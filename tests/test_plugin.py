@@ -17,16 +17,36 @@ def test_metadata_declares_processing_provider():
 
 
 def test_provider_loads_algorithms(waterline_provider):
+    from qgis.core import QgsProcessingModelAlgorithm
+
     assert waterline_provider.id() == "waterline"
     ids = {alg.id() for alg in waterline_provider.algorithms()}
     assert ids, "the provider registered no algorithms"
     for alg in waterline_provider.algorithms():
         assert alg.shortHelpString(), f"{alg.id()} has no help text"
         assert alg.id() == f"waterline:{alg.name()}"
+        if isinstance(alg, QgsProcessingModelAlgorithm):  # its help is the model's help content
+            continue
+        for param in alg.parameterDefinitions():
+            if not param.isDestination():
+                assert param.help(), f"{alg.id()}: parameter {param.name()} has no help"
 
 
 def test_qgis_process_lists_provider(qgis_process_enabled):
-    from conftest import _qgis_process
+    import qgis_cli
 
-    out = _qgis_process("list").stdout
+    out = qgis_cli.call("list").stdout
     assert "Waterline" in out
+
+
+def test_make_package_builds_an_installable_zip():
+    import subprocess
+    import zipfile
+
+    subprocess.run(["make", "package"], cwd=ROOT, check=True, capture_output=True)
+    with zipfile.ZipFile(ROOT / "dist" / "waterline.zip") as zf:
+        names = set(zf.namelist())
+    assert "waterline/metadata.txt" in names and "waterline/__init__.py" in names
+    assert "waterline/processing_provider/provider.py" in names
+    assert "waterline/processing_provider/models/calfin_preprocessing.model3" in names
+    assert not any(n.startswith(("waterline/tests/", "waterline/training/")) for n in names)

@@ -87,7 +87,7 @@ def rasterize_fjord(reference_path, dst_path, geometries, overrides=(), wall_wid
                 progress((i + 1) / total)
 
 
-def starter_mask_from_stack(paths, dst_path, band=1, static_percentile=85.0, sigma=1.5,
+def starter_mask_from_stack(paths, dst_path, band=1, static_fraction=0.5, sigma=1.5,
                             progress=None, is_canceled=None):
     """A starter fjord mask from subsets of one domain (all on one grid).
 
@@ -140,7 +140,7 @@ def starter_mask_from_stack(paths, dst_path, band=1, static_percentile=85.0, sig
             sample = raster_io.decimated_sample(edges, 1)
             if sample.size == 0:
                 raise ValueError("the subsets share no pixel where all of them hold data")
-            cut = float(np.percentile(sample, static_percentile))
+            cut = static_fraction * float(np.percentile(sample, 99))
             profile = raster_io.output_profile(grid, 1, "uint8", nodata=255)
             with raster_io.open_output(dst_path, profile, ["fjord_mask"]) as dst:
                 for win, _ in raster_io.windows(first.width, first.height, WINDOW):

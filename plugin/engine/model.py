@@ -107,6 +107,9 @@ def load_model(path, device="auto", threads=None, log=None):
         options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings from CUDA fallbacks would flood QGIS's log
+    # Idle onnxruntime threads would otherwise spin and take CPU from the
+    # engine's reader/writer threads (and from QGIS).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types

@@ -58,6 +58,8 @@ def channel_stats(values, norm, is_float):
 
 def scene_stats(src, bands, norms, max_pixels=STATS_PIXELS):
     """Per-channel statistics of an open rasterio dataset (``bands`` 1-based)."""
+    if not any(needs_sample(n) for n in norms):  # fixed scaling: no read pass needed
+        return [{"db": n.get("db", "never") == "always"} for n in norms]
     stats = []
     samples = raster_io.decimated_samples(src, bands, max_pixels=max_pixels)
     for band, norm, values in zip(bands, norms, samples):
@@ -80,19 +82,29 @@ def array_stats(array, valid, norms, max_pixels=STATS_PIXELS):
     return stats
 
 
+def needs_sample(norm):
+    """Whether a channel's normalisation needs scene statistics (a read pass)."""
+    return norm["method"] == "percentile" or norm.get("db", "never") == "auto"
+
+
 def apply(array, valid, norms, stats):
     """Normalise a (C, H, W) window; returns float32 with invalid pixels = 0."""
     out = np.empty(array.shape, dtype=np.float32)
     for i, (norm, st) in enumerate(zip(norms, stats)):
-        x = array[i].astype(np.float32, copy=False)
+        x = out[i]
+        x[...] = array[i]  # one float32 copy; everything below works in place
         if st.get("db"):
-            x = to_db(x)
+            np.maximum(x, DB_FLOOR, out=x)
+            np.log10(x, out=x)
+            x *= np.float32(10.0)
         method = norm["method"]
         if method == "scale":
-            x = x * np.float32(norm["scale"]) + np.float32(norm["offset"])
+            x *= np.float32(norm["scale"])
+            x += np.float32(norm["offset"])
         elif method == "percentile":
             lo, hi = np.float32(st["low"]), np.float32(st["high"])
-            x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-        out[i] = x
+            x -= lo
+            x *= np.float32(1.0) / (hi - lo)
+            np.clip(x, 0.0, 1.0, out=x)
     out[:, ~valid] = 0.0
     return out

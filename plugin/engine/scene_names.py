@@ -60,3 +60,15 @@ def parse_scene_name(path_or_name):
             info["date"] = iso
             break
     return info
+
+
+_SUFFIX = re.compile(r"(_(subset|front|fronts|mask|label|labels|zones|layered|qa|prob|probability))+$", re.I)
+
+
+def match_key(name):
+    """Key that pairs a prediction with its reference scene: the base name without extension,
+    without trailing ``_Subset``/``_Front``/``_mask``/``_layered``-style suffixes, lower case
+    (``X_Subset.tif`` and ``X_Front.png`` both give ``x``)."""
+    stem = os.path.basename(str(name).replace("\\", "/"))
+    stem = re.sub(r"\.(tif|tiff|png|jpg|jp2|vrt|img|nc|gpkg|shp)$", "", stem, flags=re.I)
+    return _SUFFIX.sub("", stem).lower()

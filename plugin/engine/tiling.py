@@ -125,7 +125,8 @@ class StripBlender:
         if r < 0 or r + h > self.tile_h:
             raise ValueError("tile outside the current strip buffer")
         wt = self._weights(h, w)
-        self.acc[:, r:r + h, col:col + w] += pred * wt
+        weighted = np.multiply(pred, wt, dtype=np.float32)
+        self.acc[:, r:r + h, col:col + w] += weighted
         self.wsum[r:r + h, col:col + w] += wt
 
     def finish_rows(self, next_top):

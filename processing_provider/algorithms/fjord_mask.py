@@ -14,7 +14,7 @@ from qgis.core import (
 from shapely import wkt
 
 from ...plugin.engine import fjord
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
 
 
 class FjordMask(QgsProcessingAlgorithm):
@@ -38,36 +38,37 @@ class FjordMask(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Rasterises fjord boundaries onto the grid of a subset: the mask is 1 inside the "
             "fjord and 0 on and outside the fjord walls. Front detection uses it to drop "
-            "detections on static rock boundaries.\n\n"
-            "<b>Reference subset</b>: the grid (CRS, extent, pixel size) of the mask.\n"
-            "<b>Fjord boundaries</b>: polygons (fjord interiors; their outlines are walls) or lines "
-            "(walls; lines that close into rings also enclose interiors). With open lines only, "
-            "the mask is 1 everywhere except on the walls.\n"
-            "<b>Override geometries</b>: optional, burned last with the chosen value (CALFIN's "
-            "overrides that enforce static boundaries).\n"
-            "<b>Wall width</b>: thickness of walls in pixels.\n\n"
-            "Output: Byte GeoTIFF (0 wall/outside, 1 fjord) on the reference grid."
-        )
+            "detections on static rock boundaries.",
+            "Output: Byte GeoTIFF (0 wall/outside, 1 fjord) on the reference grid.")
 
     def createInstance(self):  # noqa: N802
         return FjordMask()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference subset (grid)"))
-        self.addParameter(QgsProcessingParameterFeatureSource(
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference subset (grid)"),
+            "A subset of the glacier; the mask gets its CRS, extent and pixel size."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
             self.BOUNDARIES, "Fjord boundaries (lines or polygons)",
-            [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.OVERRIDES, "Override geometries", [QgsProcessing.TypeVectorAnyGeometry], optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
+            [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon]),
+            "Polygons are fjord interiors and their outlines walls; lines are walls, and lines "
+            "that close into rings also enclose interiors. With open lines only, the mask is 1 "
+            "everywhere except on the walls. Reprojected to the subset's CRS when needed."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.OVERRIDES, "Override geometries", [QgsProcessing.TypeVectorAnyGeometry], optional=True),
+            "Optional geometries burned last with the value below (CALFIN's overrides that "
+            "enforce static boundaries)."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
             self.OVERRIDE_VALUE, "Value burned by overrides",
-            options=["0 (wall / static boundary)", "1 (fjord)"], defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+            options=["0 (wall / static boundary)", "1 (fjord)"], defaultValue=0),
+            "0 marks override geometries as walls, 1 as fjord."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.WALL_WIDTH, "Wall width (pixels)", QgsProcessingParameterNumber.Double,
-            defaultValue=2.0, minValue=1.0, maxValue=100.0))
+            defaultValue=2.0, minValue=1.0, maxValue=100.0),
+            "Thickness of the walls burned as 0, in pixels of the reference subset."))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Fjord mask"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -14,14 +14,14 @@ from qgis.core import (
 )
 
 from ...plugin.engine import fjord
-from ..common import EngineFeedback, engine_errors, raster_path
+from ..common import EngineFeedback, engine_errors, help_string, raster_path, with_help
 
 
 class FjordMaskFromStack(QgsProcessingAlgorithm):
     INPUTS = "INPUTS"
     FOLDER = "FOLDER"
     BAND = "BAND"
-    STATIC_PERCENTILE = "STATIC_PERCENTILE"
+    STATIC_FRACTION = "STATIC_FRACTION"
     OUTPUT = "OUTPUT"
 
     def name(self):
@@ -37,34 +37,36 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Derives a first fjord mask for you to edit, from several subsets of the same domain "
             "(as written by 'Subset scenes to a domain'). Edges that are strong in every scene "
             "(rock walls, coast) are static; the calving front moves between scenes and averages "
-            "out. Pixels whose mean edge strength is above the chosen percentile become walls (0), "
-            "as do pixels without data in any scene; the rest is fjord (1). CALFIN built such "
-            "starters from the inverted mean of several scenes.\n\n"
-            "<b>Subsets</b>: raster layers and/or a folder of GeoTIFFs, all on one grid "
-            "(at least two).\n"
-            "<b>Band</b>: band to use (default 1).\n"
-            "<b>Static edge percentile</b>: higher keeps fewer walls (default 85).\n\n"
+            "out. A pixel whose mean edge strength is above the chosen share of the strongest "
+            "edges (an edge present in about that share of the scenes) becomes a wall (0), as "
+            "does a pixel without data in any scene; the rest is fjord (1). CALFIN built such "
+            "starters from the inverted mean of several scenes.",
             "Output: Byte GeoTIFF (0 wall, 1 fjord) on the subsets' grid. Check and edit it, or "
-            "draw boundaries and use 'Fjord-boundary mask'."
-        )
+            "draw boundaries and use 'Fjord-boundary mask'.")
 
     def createInstance(self):  # noqa: N802
         return FjordMaskFromStack()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUTS, "Subsets (raster layers)", QgsProcessing.TypeRaster, optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.FOLDER, "Folder of subsets", behavior=QgsProcessingParameterFile.Folder, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.STATIC_PERCENTILE, "Static edge percentile", QgsProcessingParameterNumber.Double,
-            defaultValue=85.0, minValue=1.0, maxValue=99.9))
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, "Subsets (raster layers)", QgsProcessing.TypeRaster, optional=True),
+            "Subsets of one domain, all on one grid; with the folder below, at least two in all."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.FOLDER, "Folder of subsets", behavior=QgsProcessingParameterFile.Folder, optional=True),
+            "A folder of GeoTIFF subsets, e.g. the output folder of 'Subset scenes to a domain'."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1),
+            "Band of each subset to use (default 1)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.STATIC_FRACTION, "Static edge share (0-1)", QgsProcessingParameterNumber.Double,
+            defaultValue=0.5, minValue=0.05, maxValue=1.0),
+            "Share of the strongest edges' strength above which a pixel is a wall; higher keeps "
+            "fewer walls (default 0.5)."))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -76,11 +78,11 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
                 raise QgsProcessingException(f"The folder {folder} does not exist.")
             paths += sorted(glob.glob(os.path.join(folder, "*.tif")))
         band = self.parameterAsInt(parameters, self.BAND, context)
-        percentile = self.parameterAsDouble(parameters, self.STATIC_PERCENTILE, context)
+        fraction = self.parameterAsDouble(parameters, self.STATIC_FRACTION, context)
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         engine = EngineFeedback(feedback)
         with engine_errors(feedback):
-            result = fjord.starter_mask_from_stack(paths, out, band, percentile,
+            result = fjord.starter_mask_from_stack(paths, out, band, fraction,
                                                    progress=engine.progress, is_canceled=engine.is_canceled)
         feedback.pushInfo(f"{len(paths)} subsets; mean edge strength threshold {result['edge_threshold']:.4f}")
         return {self.OUTPUT: out}

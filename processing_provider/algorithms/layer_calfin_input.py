@@ -2,14 +2,13 @@
 
 from qgis.core import (
     QgsProcessingAlgorithm,
-    QgsProcessingParameterBand,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
 
 from ...plugin.engine import enhance, layering
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
 
 
 class LayerCalfinInput(QgsProcessingAlgorithm):
@@ -31,32 +30,32 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Builds the 3-band input of the calving-front model from one grey band, replacing "
             "CALFIN's Photoshop presets with reproducible filters:\n"
             "1. RAW: the band with a robust 0.5-99.5 percentile stretch;\n"
             "2. LOCAL_CONTRAST: the band normalised by its local mean and standard deviation "
             "(an exact, seam-free relative of CLAHE: the 'HDR' layer);\n"
-            "3. SHADOWS_HIGHLIGHTS: dark neighbourhoods brightened, bright ones darkened.\n\n"
-            "<b>Input raster</b>: a grey scene or subset (any data type; nodata is respected).\n"
-            "<b>Band</b>: which band to layer (default 1).\n"
-            "<b>Neighbourhood size</b>: Gaussian sigma in pixels of the local filters "
-            "(default 8, about 400 m at 50 m pixels).\n\n"
+            "3. SHADOWS_HIGHLIGHTS: dark neighbourhoods brightened, bright ones darkened.",
             "Output: a Byte GeoTIFF with 3 bands on the input grid; 0 is nodata, valid pixels "
-            "are 1-255. The scene is processed in windows, so any size works."
-        )
+            "are 1-255. The scene is processed in windows, so any size works.")
 
     def createInstance(self):  # noqa: N802
         return LayerCalfinInput()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster (grey scene)"))
-        self.addParameter(QgsProcessingParameterBand(
-            self.BAND, "Band", defaultValue=1, parentLayerParameterName=self.INPUT))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster (grey scene)"),
+            "A grey scene or subset of any data type; its nodata is respected."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.BAND, "Band", QgsProcessingParameterNumber.Integer, defaultValue=1, minValue=1),
+            "Which band of the input to layer (default 1)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.SIGMA, "Neighbourhood size of the local filters (sigma, pixels)",
             QgsProcessingParameterNumber.Double, defaultValue=enhance.DEFAULT_SIGMA,
-            minValue=0.5, maxValue=200.0))
+            minValue=0.5, maxValue=200.0),
+            "Gaussian sigma of the local-contrast and shadows/highlights filters in pixels "
+            "(default 8, about 400 m at CALFIN's 50 m pixels)."))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Layered model input"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -13,7 +13,7 @@ from qgis.core import (
 
 from ...plugin.engine import layering, raster_io
 from ...plugin.engine.subset import RESAMPLING
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
 
 
 class LayerStackBands(QgsProcessingAlgorithm):
@@ -36,31 +36,30 @@ class LayerStackBands(QgsProcessingAlgorithm):
         return "preprocessing"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Stacks the bands of several rasters, in the order given, into one Float32 raster on "
             "the grid of a reference raster, and names each band (the names are what models "
-            "match their input channels against, e.g. HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).\n\n"
-            "<b>Input rasters</b>: every band of every raster is stacked, in order.\n"
-            "<b>Band names</b>: comma-separated, one per stacked band; empty keeps each band's "
-            "description, or the layer name for single-band rasters.\n"
-            "<b>Reference grid</b>: CRS, extent and pixel size of the output (default: the first "
-            "input). Inputs are reprojected and resampled onto it.\n"
-            "<b>Resampling</b>: used for reprojection and resampling.\n\n"
-            "Output: Float32 GeoTIFF, NaN as nodata wherever any input has no data (the union)."
-        )
+            "match their input channels against, e.g. HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).",
+            "Output: Float32 GeoTIFF, NaN as nodata wherever any input has no data (the union).")
 
     def createInstance(self):  # noqa: N802
         return LayerStackBands()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUTS, "Input rasters", QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterString(
-            self.NAMES, "Band names (comma-separated)", optional=True))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.REFERENCE, "Reference grid (default: first input)", optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.RESAMPLING, "Resampling", options=list(RESAMPLING), defaultValue=1))
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, "Input rasters", QgsProcessing.TypeRaster),
+            "Every band of every raster is stacked, in the order given."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.NAMES, "Band names (comma-separated)", optional=True),
+            "One name per stacked band, e.g. HH,HV,DEM,HAND; empty keeps each band's description, "
+            "or the layer name for single-band rasters."))
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
+            self.REFERENCE, "Reference grid (default: first input)", optional=True),
+            "CRS, extent and pixel size of the output; inputs are reprojected and resampled onto it."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.RESAMPLING, "Resampling", options=list(RESAMPLING), defaultValue=1),
+            "Used for reprojection and resampling onto the reference grid."))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Stacked raster"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

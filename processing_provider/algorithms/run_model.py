@@ -15,7 +15,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
 from ...plugin.engine import inference
 from ...plugin.engine.model import DEVICES, default_weights_dir, find_models, load_model
 
@@ -79,38 +79,24 @@ class RunModel(QgsProcessingAlgorithm):
         return RunModel()
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Runs a Waterline ONNX model (a shipped one or any file that carries the Waterline "
             "model contract in its metadata) over a raster of any size. The scene is processed in "
             "overlapping tiles read and written in windows (bounded memory), blended with smooth "
             "weights so there are no seams, normalised as the model declares (percentile stretch, "
-            "scale/offset, dB conversion), and nodata stays nodata.\n\n"
-            "<b>Parameters</b>\n"
-            "<ul>"
-            "<li><b>Input raster</b>: a GDAL raster in a projected CRS; its bands are matched to the "
-            "model's input channels by band description (e.g. 'VV', 'VH'), else by position when "
-            "the band count equals the channel count.</li>"
-            "<li><b>Shipped model</b>: a model from the plugin's weights/ folder.</li>"
-            "<li><b>Model file</b>: any .onnx file with Waterline metadata; overrides the shipped "
-            "model.</li>"
-            "<li><b>Band mapping</b>: optional, 'VV=1,VH=2' (channel=band) or '1,2' (bands in "
-            "channel order).</li>"
-            "<li><b>Device</b>: auto uses CUDA when onnxruntime-gpu and a GPU are present, else "
-            "the CPU; the provider used is logged.</li>"
-            "<li><b>CPU threads</b>: onnxruntime threads, 0 = all cores.</li>"
-            "<li><b>Tile size / overlap</b>: pixels, 0 = the model's own values.</li>"
-            "<li><b>Tiles per batch</b>: tiles per onnxruntime call (larger is faster on GPU).</li>"
-            "<li><b>Class threshold</b>: class = 1 where the first output's probability is at "
-            "least this.</li>"
-            "<li><b>Probability raster</b>: float32, one band per model output (named after the "
-            "output), -1 = nodata.</li>"
-            "<li><b>Class raster</b>: uint8, 1 / 0 from the first output, 255 = nodata.</li>"
-            "</ul>"
-            "At least one output is needed. A failed or cancelled run leaves no output file."
-        )
+            "scale/offset, dB conversion), and nodata stays nodata. The log shows the bands used, "
+            "the normalisation statistics and the onnxruntime provider that ran.",
+            "Outputs (at least one): <b>Probability raster</b>: float32, one band per model output "
+            "(named after the output), -1 = nodata. <b>Class raster</b>: uint8, 1 where the first "
+            "output's probability >= the threshold, else 0, 255 = nodata. Both are tiled, "
+            "compressed GeoTIFFs on the input's grid; a failed or cancelled run leaves no file.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"),
+            "A GDAL raster in a projected CRS (metres). Its bands are matched to the model's "
+            "input channels by band description (e.g. 'VV', 'VH'), else by position when the "
+            "band count equals the channel count; otherwise give a band mapping."))
         # Static strings: the value is the model's file name (without .onnx), so
         # qgis_process calls and saved modeler graphs do not depend on list order.
         names = [p.stem for p, _ in self.shipped()]
@@ -118,32 +104,46 @@ class RunModel(QgsProcessingAlgorithm):
             self.MODEL, "Shipped model", options=names, optional=True,
             defaultValue=names[0] if names else None)
         model.setUsesStaticStrings(True)
-        self.addParameter(model)
-        self.addParameter(QgsProcessingParameterFile(
+        shipped = "; ".join(f"{p.stem}: {m['task']}, channels {', '.join(m['channels'])}"
+                            for p, m in self.shipped()) or "none installed"
+        self.addParameter(with_help(model,
+            f"A model from the plugin's weights/ folder, by file name ({shipped})."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
             self.MODEL_FILE, "Model file (.onnx, overrides the shipped model)",
-            extension="onnx", optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.BAND_MAP, "Band mapping, e.g. VV=1,VH=2 or 1,2 (empty = automatic)",
-            optional=True))
+            extension="onnx", optional=True),
+            "Any .onnx file with Waterline metadata (e.g. one you trained with python -m training); "
+            "used instead of the shipped model when given."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.BAND_MAP, "Band mapping, e.g. VV=1,VH=2 or 1,2 (empty = automatic)", optional=True),
+            "Which input band feeds each model channel: 'VV=1,VH=2' (channel=band) or '1,2' "
+            "(bands in channel order). Empty: by band description, else by position."))
         device = QgsProcessingParameterEnum(
             self.DEVICE, "Device (auto, cpu or cuda)", options=list(DEVICES), defaultValue="auto")
         device.setUsesStaticStrings(True)
-        self.addParameter(device)
-        self.addParameter(QgsProcessingParameterNumber(
+        self.addParameter(with_help(device,
+            "auto uses CUDA when onnxruntime-gpu and a GPU are present, else the CPU; cuda fails "
+            "with an explanation when CUDA cannot be used."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.THREADS, "CPU threads (0 = all cores)", QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaultValue=0, minValue=0),
+            "onnxruntime threads on the CPU; 0 lets onnxruntime use all physical cores."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.TILE_SIZE, "Tile size in pixels (0 = model default)",
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
+            "Edge of the square tiles fed to the model; 0 uses the tile size it was trained on."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.OVERLAP, "Tile overlap in pixels (0 = model default)",
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
+            "Overlap between neighbouring tiles, blended with smooth weights; 0 uses the model's "
+            "recommended overlap. Must be smaller than the tile size."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.BATCH_SIZE, "Tiles per batch", QgsProcessingParameterNumber.Integer,
-            defaultValue=4, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaultValue=4, minValue=1),
+            "Tiles per onnxruntime call; larger batches are faster on a GPU and use more memory."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.THRESHOLD, "Class threshold (probability of the first output)",
-            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0))
+            QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0),
+            "The class raster is 1 where the first output's probability is at least this."))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_PROB, "Probability raster", optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterRasterDestination(

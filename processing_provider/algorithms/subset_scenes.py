@@ -33,7 +33,7 @@ from shapely import wkt
 from ...plugin.engine import subset
 from ...plugin.engine.raster_io import Cancelled
 from ...plugin.engine.scene_names import parse_scene_name
-from ..common import EngineFeedback, engine_errors, raster_path, rasterio_crs
+from ..common import EngineFeedback, engine_errors, help_string, raster_path, rasterio_crs, with_help
 
 RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
 CLOUD_KIND_LABELS = (
@@ -74,61 +74,64 @@ class SubsetScenes(QgsProcessingAlgorithm):
         return "calving_fronts"
 
     def shortHelpString(self):  # noqa: N802
-        return (
+        return help_string(
+            self,
             "Clips many scenes to one domain polygon (for example one glacier) and writes every "
             "accepted subset on one identical grid (same CRS, extent, pixel size and shape), so "
             "a time series stacks pixel for pixel. Scenes in another CRS are reprojected to the "
             "domain layer's CRS. A scene is rejected when too much of the domain is nodata or, "
-            "when cloud information is available, too cloudy.\n\n"
-            "<b>Scenes</b>: raster layers and/or a folder of rasters (GeoTIFF, JP2, VRT).\n"
-            "<b>Domain</b>: polygon layer; the feature is chosen by <i>field</i> = <i>value</i>, "
-            "otherwise the first feature is used.\n"
-            "<b>Pixel size</b>: in domain CRS units; 0 uses the first scene's pixel size.\n"
-            "<b>Resampling</b>: used when a scene is reprojected or resampled.\n"
-            "<b>Maximum nodata %</b>: share of the domain without data above which a scene is "
-            "rejected (default 25).\n"
-            "<b>Cloud mask</b>: optional raster applied to every scene; or let the algorithm find a "
-            "Landsat QA band (<i>..._BQA.TIF</i> or <i>..._QA_PIXEL.TIF</i>) beside each band file.\n"
-            "<b>Maximum cloud %</b>: share of valid domain pixels flagged cloudy above which a scene "
-            "is rejected (default 15).\n\n"
+            "when cloud information is available, too cloudy.",
             "Outputs: the folder of GeoTIFF subsets, a table with one row per scene (scene, "
             "accepted or rejected, reason, nodata %, cloud %, date and sensor read from "
             "Landsat/Sentinel product names), the first accepted subset (handy as the reference "
-            "grid for the fjord mask in a model) and the number accepted."
-        )
+            "grid for the fjord mask in a model) and the number accepted.")
 
     def createInstance(self):  # noqa: N802
         return SubsetScenes()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUTS, "Scenes (raster layers)", QgsProcessing.TypeRaster, optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.FOLDER, "Folder of scenes", behavior=QgsProcessingParameterFile.Folder, optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.DOMAIN, "Domain polygons (one per glacier)", [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterField(
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, "Scenes (raster layers)", QgsProcessing.TypeRaster, optional=True),
+            "Raster layers to subset; combine with a folder or use either alone."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.FOLDER, "Folder of scenes", behavior=QgsProcessingParameterFile.Folder, optional=True),
+            "Every GeoTIFF, JP2, VRT or IMG file in this folder is a scene (Landsat QA band files "
+            "are used as cloud information, not as scenes)."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.DOMAIN, "Domain polygons (one per glacier)", [QgsProcessing.TypeVectorPolygon]),
+            "Polygon layer; its CRS becomes the output CRS. One feature is used: the one whose "
+            "field matches the value below, else the first feature."))
+        self.addParameter(with_help(QgsProcessingParameterField(
             self.DOMAIN_FIELD, "Field that names the domain", parentLayerParameterName=self.DOMAIN,
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.DOMAIN_VALUE, "Domain to use (value of that field; empty = first feature)", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+            optional=True), "Field holding the glacier or domain name."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.DOMAIN_VALUE, "Domain to use (value of that field; empty = first feature)", optional=True),
+            "Value of the field that selects the domain feature, e.g. Jakobshavn."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, "Pixel size in domain CRS units (0 = first scene's)",
-            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.RESAMPLING, "Resampling", options=list(subset.RESAMPLING), defaultValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+            "Output pixel size in the domain CRS units; 0 uses the first scene's pixel size."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.RESAMPLING, "Resampling", options=list(subset.RESAMPLING), defaultValue=1),
+            "Used when a scene is reprojected or resampled onto the domain grid."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MAX_NODATA, "Maximum nodata inside the domain (%)",
-            QgsProcessingParameterNumber.Double, defaultValue=25.0, minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.CLOUD_MASK, "Cloud mask or QA raster for all scenes", optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.CLOUD_KIND, "Cloud raster type", options=list(CLOUD_KIND_LABELS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.FIND_QA, "Use the Landsat QA band found beside each scene", defaultValue=True))
-        self.addParameter(QgsProcessingParameterNumber(
+            QgsProcessingParameterNumber.Double, defaultValue=25.0, minValue=0.0, maxValue=100.0),
+            "A scene is rejected when a larger share of the domain has no data (default 25)."))
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
+            self.CLOUD_MASK, "Cloud mask or QA raster for all scenes", optional=True),
+            "Optional raster applied to every scene; its type is chosen below."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.CLOUD_KIND, "Cloud raster type", options=list(CLOUD_KIND_LABELS), defaultValue=0),
+            "How the cloud raster marks clouds: non-zero mask, or Landsat QA bit flags."))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.FIND_QA, "Use the Landsat QA band found beside each scene", defaultValue=True),
+            "For a band file ..._B8.TIF, use ..._QA_PIXEL.TIF or ..._BQA.TIF in the same folder "
+            "when no cloud raster is given."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MAX_CLOUD, "Maximum cloud inside the domain (%)",
-            QgsProcessingParameterNumber.Double, defaultValue=15.0, minValue=0.0, maxValue=100.0))
+            QgsProcessingParameterNumber.Double, defaultValue=15.0, minValue=0.0, maxValue=100.0),
+            "A scene is rejected when a larger share of its valid domain pixels is cloudy (default 15)."))
         self.addParameter(QgsProcessingParameterFolderDestination(
             self.OUTPUT_FOLDER, "Subsets folder"))
         self.addParameter(QgsProcessingParameterFeatureSink(

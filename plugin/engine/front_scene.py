@@ -1,0 +1,200 @@
+"""One scene through the calving-front pipeline (Qt-free).
+
+grey or layered scene -> (CALFIN layering, windowed) -> tiled model inference
+(``inference.predict_raster``) -> front extraction (``fronts.extract_fronts``)
+-> lines in map coordinates, ice/ocean polygons and a QA image.
+
+The algorithm ``detect_calving_fronts`` is QGIS glue around ``detect_scene``.
+Extraction needs the whole scene's two probability bands in memory (the
+skeleton graph is global); front scenes are subsets of a few thousand pixels,
+so this is small (a 5000 x 5000 subset needs 200 MB).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import rasterio
+import rasterio.errors
+from rasterio import features
+from rasterio.warp import Resampling, reproject
+
+from . import raster_io
+from .enhance import halo, layer_calfin, stretch_limits
+from .fronts import ice_classes, extract_fronts
+from .scene_names import parse_scene_name
+
+QA_FRONT_RGB = (255, 40, 40)
+QA_REJECTED_RGB = (255, 200, 0)
+QA_ICE_TINT = (60, 140, 255)
+
+
+@dataclass
+class SceneResult:
+    info: dict  # scene_names.parse_scene_name: scene, date, sensor
+    crs: object
+    transform: object
+    pixel_size: float
+    fronts: list = field(default_factory=list)  # fronts.Front, xy in pixels
+    lines: list = field(default_factory=list)  # (N, 2) map coordinates, parallel to ``fronts``
+    ice_polygons: list = field(default_factory=list)  # (class 1 ice / 0 ocean, GeoJSON-like geometry)
+
+
+def layer_grey_raster(src_path, dst_path, window_size=1024, progress=None, is_canceled=None):
+    """Write the 3-band CALFIN layering of a 1-band grey raster, window by window.
+
+    The stretch limits come from the whole scene (decimated sample) and every
+    window is read with the layering halo, so the result equals a whole-scene run.
+    """
+    with rasterio.open(src_path) as src:
+        if src.count != 1:
+            raise ValueError(f"{os.path.basename(src_path)} has {src.count} bands; layering needs one grey band")
+        values = raster_io.decimated_sample(src, 1)
+        if values.size == 0:
+            raise ValueError(f"{os.path.basename(src_path)} holds no valid pixels (all nodata)")
+        limits = stretch_limits(values)
+        profile = raster_io.output_profile(src, 3, "uint8", nodata=0)
+        total = raster_io.count_windows(src.width, src.height, window_size)
+        with raster_io.open_output(dst_path, profile, ["RAW", "LOCAL_CONTRAST", "SHADOWS_HIGHLIGHTS"]) as dst:
+            for i, (core, padded) in enumerate(raster_io.windows(src.width, src.height, window_size, halo())):
+                raster_io.check_cancel(is_canceled)
+                band = src.read(1, window=padded)
+                valid = raster_io.valid_mask(src, padded)
+                layered = layer_calfin(band, valid, limits)
+                dst.write(raster_io.crop_to_core(layered, core, padded), window=core)
+                if progress:
+                    progress((i + 1) / total)
+    return dst_path
+
+
+def read_fjord(fjord_path, like):
+    """The fjord mask resampled (nearest) onto the scene grid of dataset ``like``; 1 inside, 0 elsewhere."""
+    with rasterio.open(fjord_path) as fj:
+        if fj.crs is None and like.crs is not None:
+            raise ValueError(f"the fjord mask {os.path.basename(fjord_path)} has no coordinate reference system")
+        out = np.zeros((like.height, like.width), np.float32)
+        src = fj.read(1, masked=True).filled(0).astype(np.float32)
+        reproject(src, out, src_transform=fj.transform, src_crs=fj.crs, dst_transform=like.transform,
+                  dst_crs=like.crs, resampling=Resampling.nearest, src_nodata=None, dst_nodata=0)
+    fjord = (out > 0.5).astype(np.uint8)
+    if not fjord.any():
+        raise ValueError(f"the fjord mask {os.path.basename(fjord_path)} does not overlap the scene "
+                         "(or holds no fjord pixels with value 1)")
+    return fjord
+
+
+def pixel_to_map(transform, xy):
+    xy = np.asarray(xy, np.float64)
+    a, b, c, d, e, f = transform[:6]
+    return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
+
+
+def qa_image(raw, fronts, classes=None, rejected=()):
+    """RGB (H, W, 3) uint8: the scene's raw layer, ice tinted, accepted fronts red, rejected yellow."""
+    from skimage.draw import line as draw_line
+
+    grey = np.asarray(raw, np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    if classes is not None:
+        ice = classes == 1
+        rgb[ice] = 0.8 * rgb[ice] + 0.2 * np.array(QA_ICE_TINT, np.float32)
+    rgb = rgb.astype(np.uint8)
+    h, w = grey.shape
+    for colour, group in ((QA_REJECTED_RGB, rejected), (QA_FRONT_RGB, fronts)):
+        for front in group:
+            pts = np.floor(front.xy).astype(int)
+            for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+                rr, cc = draw_line(y0, x0, y1, x1)
+                for dr in (-1, 0, 1):  # 3 px wide so it shows on a large scene
+                    for dc in (-1, 0, 1):
+                        r, c = np.clip(rr + dr, 0, h - 1), np.clip(cc + dc, 0, w - 1)
+                        rgb[r, c] = colour
+    return rgb
+
+
+def write_png(path, rgb):
+    """An RGB PNG written atomically (no georeferencing)."""
+    import warnings
+
+    with raster_io.atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", driver="PNG", width=rgb.shape[1], height=rgb.shape[0], count=3,
+                           dtype="uint8") as dst:
+            dst.write(np.moveaxis(rgb, 2, 0))
+    aux = str(path) + ".aux.xml"
+    if os.path.exists(aux):
+        os.remove(aux)
+    return path
+
+
+def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_path=None,
+                 edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, include_rejected=False,
+                 progress=None, is_canceled=None, log=None):
+    """Run the whole pipeline on one scene file; returns a ``SceneResult``.
+
+    ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
+    image. ``work_dir`` receives temporary files (caller removes it).
+    """
+    from .inference import check_pixel_size, predict_raster
+
+    outputs = list(model.outputs)
+    if "front" not in outputs:
+        raise ValueError(f"the model {os.path.basename(str(model.path))} has outputs {', '.join(outputs)}; "
+                         "a calving-front model needs an output named 'front'")
+    i_front = outputs.index("front")
+    i_ice = outputs.index("ice") if "ice" in outputs else None
+
+    def step(start, span):
+        return (lambda f: progress(start + span * f)) if progress else None
+
+    name = os.path.basename(src_path)
+    with rasterio.open(src_path) as src:
+        count, crs, transform = src.count, src.crs, src.transform
+        pixel_size = float(np.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
+        fjord = read_fjord(fjord_path, src) if fjord_path else None
+        warning = check_pixel_size(crs, transform, model.meta)
+        if warning and log:
+            log(f"{name}: {warning}")
+    if count not in (1, 3):
+        raise ValueError(f"{name} has {count} bands: give a 1-band grey scene or the 3-band CALFIN layering "
+                         "(RAW, LOCAL_CONTRAST, SHADOWS_HIGHLIGHTS)")
+    layered = src_path
+    os.makedirs(work_dir, exist_ok=True)
+    stem = os.path.splitext(name)[0]
+    if count == 1:
+        layered = layer_grey_raster(src_path, os.path.join(work_dir, stem + "_layered.tif"),
+                                    progress=step(0.0, 0.2), is_canceled=is_canceled)
+    probs = prob_path or os.path.join(work_dir, stem + "_prob.tif")
+    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.7), is_canceled=is_canceled, log=log)
+    with rasterio.open(probs) as p:
+        prob = p.read().astype(np.float32)
+        nodata = p.nodata
+    with rasterio.open(layered) as lay:
+        raw = lay.read(1)
+        valid = raster_io.valid_mask(lay)
+    valid &= np.isfinite(prob).all(axis=0)
+    if nodata is not None:
+        valid &= (prob != nodata).all(axis=0)
+    raster_io.check_cancel(is_canceled)
+    if not valid.any():
+        raise ValueError(f"{name} holds no valid pixels (all nodata)")
+    edge = np.where(valid, prob[i_front], 0.0)
+    ice = np.where(valid, prob[i_ice], np.nan) if i_ice is not None else None
+    min_length_px = min_length_m / pixel_size if pixel_size > 0 else 0.0
+    extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), fjord, valid,
+                                edge_threshold=edge_threshold, min_confidence=min_confidence,
+                                min_length_px=min_length_px)
+    fronts = extraction.fronts if include_rejected else extraction.accepted
+    classes = ice_classes(ice, valid) if ice is not None else None
+    result = SceneResult(parse_scene_name(src_path), crs, transform, pixel_size, fronts,
+                         [pixel_to_map(transform, f.xy) for f in fronts])
+    if classes is not None:
+        result.ice_polygons = [(int(v), geom) for geom, v in
+                               features.shapes(classes, mask=classes != 255, transform=transform)]
+    if qa_path:
+        accepted = extraction.accepted
+        rejected = [f for f in extraction.fronts if not any(f is a for a in accepted)]
+        write_png(qa_path, qa_image(raw, accepted, classes, rejected))
+    if progress:
+        progress(1.0)
+    return result

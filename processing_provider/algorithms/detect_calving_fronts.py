@@ -1,0 +1,347 @@
+"""Detect calving fronts: scenes -> front lines, ice/ocean polygons, probabilities, QA images."""
+
+import os
+import shutil
+import tempfile
+
+from qgis.PyQt.QtCore import QDate, Qt, QVariant
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsDistanceArea,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsLineString,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsUnitTypes,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ...plugin.engine import front_scene
+from ...plugin.engine.model import default_weights_dir, load_model
+
+DEFAULT_MODEL = "calving_front.onnx"
+
+
+def front_fields():
+    fields = QgsFields()
+    fields.append(QgsField("scene_id", QVariant.String))
+    fields.append(QgsField("date", QVariant.Date))
+    fields.append(QgsField("sensor", QVariant.String))
+    fields.append(QgsField("front_no", QVariant.Int))
+    fields.append(QgsField("length_m", QVariant.Double))
+    fields.append(QgsField("confidence", QVariant.Double))
+    fields.append(QgsField("quality", QVariant.String))
+    fields.append(QgsField("spans_fjord", QVariant.String))
+    fields.append(QgsField("model", QVariant.String))
+    fields.append(QgsField("source", QVariant.String))
+    return fields
+
+
+def ice_fields():
+    fields = QgsFields()
+    fields.append(QgsField("scene_id", QVariant.String))
+    fields.append(QgsField("date", QVariant.Date))
+    fields.append(QgsField("class", QVariant.String))
+    return fields
+
+
+class DetectCalvingFronts(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    FJORD_MASK = "FJORD_MASK"
+    MODEL = "MODEL"
+    EDGE_THRESHOLD = "EDGE_THRESHOLD"
+    MIN_CONFIDENCE = "MIN_CONFIDENCE"
+    MIN_LENGTH = "MIN_LENGTH"
+    INCLUDE_REJECTED = "INCLUDE_REJECTED"
+    OUTPUT = "OUTPUT"
+    OUTPUT_ICE = "OUTPUT_ICE"
+    PROB_FOLDER = "PROB_FOLDER"
+    QA_FOLDER = "QA_FOLDER"
+    APPEND_GPKG = "APPEND_GPKG"
+    APPEND_LAYER = "APPEND_LAYER"
+    FRONTS_FOUND = "FRONTS_FOUND"
+    APPENDED = "APPENDED"
+
+    def name(self):
+        return "detect_calving_fronts"
+
+    def displayName(self):
+        return "Detect calving fronts"
+
+    def group(self):
+        return "Calving fronts"
+
+    def groupId(self):
+        return "calving_fronts"
+
+    def shortHelpString(self):
+        return help_string(
+            self,
+            "Finds the calving front of a glacier in one or many scenes with a CALFIN-style network "
+            "(DeepLabV3+ with a front-edge output and an ice/land-versus-ocean output), then traces the "
+            "front as a line: the edge output is thresholded and thinned, the ice/ocean boundary helps "
+            "bridge faint stretches, parts on or outside the fjord walls are dropped (when a fjord mask "
+            "is given), the pixels are ordered into a line (longest path through the skeleton), and "
+            "implausible fronts (too short, low confidence) are rejected.",
+            "<b>Outputs</b>: <b>Calving fronts</b>: lines, one per scene and front, with scene_id, date, "
+            "sensor (from Landsat/Sentinel product ids or CaFFe-style names), front_no, length_m, "
+            "confidence (mean front probability along the line), quality (good, partial, short, "
+            "low_confidence), spans_fjord, model, source. <b>Ice and ocean</b>: polygons of the "
+            "ice/land (class ice_land) and ocean/melange (class ocean) output. <b>Probability rasters "
+            "folder</b> (optional): &lt;scene&gt;_prob.tif, band 1 front, band 2 ice probability, -1 "
+            "nodata. <b>QA images folder</b> (optional): &lt;scene&gt;_qa.png, the scene with ice tinted "
+            "blue, accepted fronts red, rejected fronts yellow.")
+
+    def createInstance(self):
+        return DetectCalvingFronts()
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.INPUT, "Scenes (3-band layered or 1-band grey)", QgsProcessing.TypeRaster),
+            "One or more subsets around the glacier terminus in a projected CRS in metres with about "
+            "50 m pixels: either the 3-band CALFIN layering (Layer CALFIN input) or one grey band "
+            "(Landsat panchromatic/red, SAR backscatter), which is layered here."))
+        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
+            self.FJORD_MASK, "Fjord mask (1 inside the fjord, 0 on/outside the walls)", optional=True),
+            "Optional (Fjord-boundary mask makes one). Front pieces on or outside the walls are "
+            "dropped and fronts that do not reach both walls are flagged 'partial'."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.MODEL, "Model (ONNX; empty = shipped calving_front.onnx)", extension="onnx", optional=True),
+            "A calving_front ONNX model with the Waterline contract; empty uses weights/calving_front.onnx."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.EDGE_THRESHOLD, "Edge threshold (front probability)", QgsProcessingParameterNumber.Double,
+            0.5, minValue=0.01, maxValue=0.99),
+            "Front probability a pixel needs to be a front candidate; lower finds fainter fronts."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.MIN_CONFIDENCE, "Minimum mean confidence of a front", QgsProcessingParameterNumber.Double,
+            0.5, minValue=0.0, maxValue=1.0),
+            "Fronts whose mean front probability is lower are rejected (quality low_confidence)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.MIN_LENGTH, "Minimum front length (m)", QgsProcessingParameterNumber.Double,
+            1000.0, minValue=0.0),
+            "Shorter fronts are rejected (quality short)."))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),
+            "Keep rejected fronts in the line layer, flagged, instead of leaving them out."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.APPEND_GPKG, "Append fronts to this GeoPackage (created if missing)", extension="gpkg",
+            optional=True, behavior=QgsProcessingParameterFile.File),
+            "A GeoPackage collecting the fronts of one glacier over time: this run's fronts are "
+            "appended to its layer (created when missing); scenes it already holds are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.APPEND_LAYER, "Layer name in that GeoPackage", "calving_fronts", optional=True),
+            "Layer of the GeoPackage to append to (default calving_fronts)."))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Calving fronts", QgsProcessing.TypeVectorLine))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_ICE, "Ice and ocean", QgsProcessing.TypeVectorPolygon, optional=True,
+            createByDefault=True))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.PROB_FOLDER, "Probability rasters folder", optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.QA_FOLDER, "QA images folder", optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.FRONTS_FOUND, "Fronts written"))
+        self.addOutput(QgsProcessingOutputNumber(self.APPENDED, "Fronts appended to the GeoPackage"))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _model(self, parameters, context, feedback):
+        path = self.parameterAsFile(parameters, self.MODEL, context)
+        if not path:
+            path = str(default_weights_dir() / DEFAULT_MODEL)
+        if not os.path.exists(path):
+            raise QgsProcessingException(f"The model file {path} does not exist; choose a calving-front ONNX model.")
+        with engine_errors(feedback):
+            model = load_model(path, device="auto")
+        if model.meta["task"] != "calving_front":
+            raise QgsProcessingException(
+                f"{os.path.basename(path)} is a '{model.meta['task']}' model; choose a calving_front model.")
+        feedback.pushInfo(f"Model: {os.path.basename(path)} version {model.meta['version']}")
+        return model
+
+    @staticmethod
+    def _folder(path):
+        if path:
+            os.makedirs(path, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ run
+
+    def processAlgorithm(self, parameters, context, feedback):
+        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
+        if not layers:
+            raise QgsProcessingException("Give at least one scene raster.")
+        scenes = []
+        for layer in layers:
+            scenes.append((raster_path(layer, f"scene {layer.name()}"), check_crs(layer, f"scene {layer.name()}")))
+        fjord_layer = self.parameterAsRasterLayer(parameters, self.FJORD_MASK, context)
+        fjord_path = None
+        if fjord_layer is not None:
+            fjord_path = raster_path(fjord_layer, "fjord mask")
+            check_crs(fjord_layer, "fjord mask")
+        model = self._model(parameters, context, feedback)
+        edge_threshold = self.parameterAsDouble(parameters, self.EDGE_THRESHOLD, context)
+        min_conf = self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context)
+        min_length = self.parameterAsDouble(parameters, self.MIN_LENGTH, context)
+        include_rejected = self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context)
+        prob_folder = self._folder(self.parameterAsString(parameters, self.PROB_FOLDER, context))
+        qa_folder = self._folder(self.parameterAsString(parameters, self.QA_FOLDER, context))
+        gpkg = self.parameterAsFile(parameters, self.APPEND_GPKG, context)
+        gpkg_layer = self.parameterAsString(parameters, self.APPEND_LAYER, context) or "calving_fronts"
+
+        out_crs = scenes[0][1]
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, front_fields(),
+                                          QgsWkbTypes.LineString, out_crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        ice_sink, ice_dest = self.parameterAsSink(parameters, self.OUTPUT_ICE, context, ice_fields(),
+                                                  QgsWkbTypes.Polygon, out_crs)
+        distance = QgsDistanceArea()
+        distance.setEllipsoid(context.ellipsoid() or "WGS84")
+        work = tempfile.mkdtemp(prefix="fronts_", dir=QgsProcessingUtils.tempFolder())
+        written = []
+        try:
+            for i, (path, crs) in enumerate(scenes):
+                if feedback.isCanceled():
+                    break
+                stem = os.path.splitext(os.path.basename(path))[0]
+                feedback.pushInfo(f"Scene {i + 1}/{len(scenes)}: {stem}")
+                eng = EngineFeedback(feedback, 100.0 * i / len(scenes), 100.0 / len(scenes))
+                with engine_errors(feedback):
+                    result = front_scene.detect_scene(
+                        model, path, os.path.join(work, str(i)), fjord_path=fjord_path,
+                        prob_path=os.path.join(prob_folder, stem + "_prob.tif") if prob_folder else None,
+                        qa_path=os.path.join(qa_folder, stem + "_qa.png") if qa_folder else None,
+                        edge_threshold=edge_threshold, min_confidence=min_conf, min_length_m=min_length,
+                        include_rejected=include_rejected, progress=eng.progress, is_canceled=eng.is_canceled,
+                        log=feedback.pushInfo)
+                to_out = None
+                if crs != out_crs:
+                    to_out = QgsCoordinateTransform(crs, out_crs, context.transformContext())
+                distance.setSourceCrs(crs, context.transformContext())
+                info = result.info
+                date = QDate.fromString(info["date"], Qt.ISODate) if info["date"] else QDate()
+                for k, (front, line) in enumerate(zip(result.fronts, result.lines), start=1):
+                    geom = QgsGeometry(QgsLineString([QgsPointXY(float(x), float(y)) for x, y in line]))
+                    length = distance.convertLengthMeasurement(distance.measureLength(geom),
+                                                               QgsUnitTypes.DistanceMeters)
+                    if to_out is not None:
+                        geom.transform(to_out)
+                    feat = QgsFeature(front_fields())
+                    feat.setGeometry(geom)
+                    feat.setAttributes([
+                        info["scene"], date, info["sensor"], k, round(length, 1), round(front.confidence, 4),
+                        front.quality,
+                        None if front.spans_fjord is None else ("yes" if front.spans_fjord else "no"),
+                        f"{os.path.basename(model.path)} {model.meta['version']}", path,
+                    ])
+                    sink.addFeature(feat, QgsFeatureSink.FastInsert)
+                    written.append(QgsFeature(feat))
+                    feedback.pushInfo(f"  front {k}: {length:.0f} m, confidence {front.confidence:.2f}, "
+                                      f"{front.quality}")
+                if not result.fronts:
+                    feedback.reportError(f"  no plausible front found in {stem}", fatalError=False)
+                if ice_sink is not None:
+                    self._add_ice(ice_sink, result, info, date, to_out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if feedback.isCanceled():
+            return {}
+        appended = 0
+        if gpkg:
+            appended = self._append(gpkg, gpkg_layer, written, out_crs, context, feedback)
+        out = {self.OUTPUT: dest, self.FRONTS_FOUND: len(written), self.APPENDED: appended}
+        if ice_sink is not None:
+            out[self.OUTPUT_ICE] = ice_dest
+        if prob_folder:
+            out[self.PROB_FOLDER] = prob_folder
+        if qa_folder:
+            out[self.QA_FOLDER] = qa_folder
+        if gpkg:
+            out[self.APPEND_GPKG] = gpkg
+        return out
+
+    @staticmethod
+    def _add_ice(sink, result, info, date, to_out):
+        import shapely.geometry
+
+        for value, geom in result.ice_polygons:
+            g = QgsGeometry.fromWkt(shapely.geometry.shape(geom).wkt)
+            if to_out is not None:
+                g.transform(to_out)
+            feat = QgsFeature(ice_fields())
+            feat.setGeometry(g)
+            feat.setAttributes([info["scene"], date, "ice_land" if value == 1 else "ocean"])
+            sink.addFeature(feat, QgsFeatureSink.FastInsert)
+
+    def _append(self, gpkg, layer_name, features, crs, context, feedback):
+        """Append ``features`` to ``gpkg``|``layer_name``; skip scenes already there. Returns the count."""
+        uri = f"{gpkg}|layername={layer_name}"
+        existing = QgsVectorLayer(uri, layer_name, "ogr") if os.path.exists(gpkg) else None
+        if existing is not None and existing.isValid():
+            if existing.geometryType() != QgsWkbTypes.LineGeometry:
+                raise QgsProcessingException(
+                    f"The layer '{layer_name}' in {gpkg} is not a line layer; choose another layer name.")
+            names = existing.fields().names()
+            if "scene_id" not in names:
+                raise QgsProcessingException(
+                    f"The layer '{layer_name}' in {gpkg} has no scene_id field, so it is not a fronts layer; "
+                    "choose another layer name.")
+            have = {f["scene_id"] for f in existing.getFeatures()}
+            to_layer = None
+            if existing.crs() != crs:
+                to_layer = QgsCoordinateTransform(crs, existing.crs(), context.transformContext())
+            new = []
+            for feat in features:
+                if feat["scene_id"] in have:
+                    continue
+                out = QgsFeature(existing.fields())
+                geom = QgsGeometry(feat.geometry())
+                if to_layer is not None:
+                    geom.transform(to_layer)
+                out.setGeometry(geom)
+                for name in feat.fields().names():
+                    if name in names:
+                        out[name] = feat[name]
+                new.append(out)
+            skipped = len({f["scene_id"] for f in features} & have)
+            if skipped:
+                feedback.pushInfo(f"{skipped} scene(s) already in {os.path.basename(gpkg)}: not appended again")
+            if new and not existing.dataProvider().addFeatures(new)[0]:
+                raise QgsProcessingException(f"Could not append to {uri}: {existing.dataProvider().error().message()}")
+            feedback.pushInfo(f"Appended {len(new)} front(s) to {uri}")
+            return len(new)
+        # New file or new layer: write the features with the fronts schema.
+        memory = QgsVectorLayer(f"LineString?crs={crs.authid() or crs.toWkt()}", layer_name, "memory")
+        memory.dataProvider().addAttributes(front_fields().toList())
+        memory.updateFields()
+        memory.dataProvider().addFeatures(features)
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName = "GPKG"
+        options.layerName = layer_name
+        options.actionOnExistingFile = (QgsVectorFileWriter.CreateOrOverwriteLayer if os.path.exists(gpkg)
+                                        else QgsVectorFileWriter.CreateOrOverwriteFile)
+        error = QgsVectorFileWriter.writeAsVectorFormatV2(memory, gpkg, context.transformContext(), options)
+        if error[0] != QgsVectorFileWriter.NoError:
+            raise QgsProcessingException(f"Could not write {uri}: {error[1]}")
+        feedback.pushInfo(f"Created {uri} with {len(features)} front(s)")
+        return len(features)

@@ -1,0 +1,278 @@
+"""Download ASF granules listed in a footprint layer, with an Earthdata login
+taken from the QGIS authentication manager."""
+
+import os
+
+from qgis.core import (
+    QgsApplication,
+    QgsAuthMethodConfig,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterAuthConfig,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterString,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ...plugin.engine import asf_client
+from ...plugin.engine.raster_io import Cancelled
+from ..common import EngineFeedback, help_string, with_help
+
+
+def earthdata_login(authcfg):
+    """(user, password) of a Basic authentication configuration.
+
+    Never logs or returns anything else; errors name the configuration id only.
+    """
+    manager = QgsApplication.authManager()
+    if not authcfg:
+        raise QgsProcessingException(
+            "Choose the authentication configuration that holds your Earthdata login "
+            "(Settings > Options > Authentication, method Basic).")
+    if manager.isDisabled():
+        raise QgsProcessingException(
+            "The QGIS authentication system is disabled (the Qt SQLite driver or the "
+            "qca-ossl plugin is missing), so the Earthdata login cannot be read.")
+    if authcfg not in manager.configIds():
+        raise QgsProcessingException(
+            f"There is no authentication configuration with id '{authcfg}' in "
+            f"{manager.authenticationDatabasePath()}.")
+    if not manager.masterPasswordIsSet() and QgsApplication.platform() != "desktop":
+        # Outside the desktop nobody can answer the master password prompt.
+        raise QgsProcessingException(
+            "The QGIS authentication database is locked. For a headless run put the master "
+            "password on the first line of a file readable only by you and set "
+            "QGIS_AUTH_PASSWORD_FILE to that file (and QGIS_AUTH_DB_DIR_PATH to the folder "
+            "of qgis-auth.db if it is not the profile's).")
+    config = QgsAuthMethodConfig()
+    ok = manager.loadAuthenticationConfig(authcfg, config, True)
+    if not ok or not config.isValid(True):
+        raise QgsProcessingException(
+            f"The authentication configuration '{authcfg}' could not be decrypted (wrong "
+            "master password?).")
+    if config.method() != "Basic":
+        raise QgsProcessingException(
+            f"The authentication configuration '{authcfg}' uses the method "
+            f"'{config.method()}'; the Earthdata login needs 'Basic' (user name and password).")
+    return config.config("username"), config.config("password")
+
+
+class DownloadAsf(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    URL_FIELD = "URL_FIELD"
+    SIZE_FIELD = "SIZE_FIELD"
+    MD5_FIELD = "MD5_FIELD"
+    AUTH = "AUTH"
+    FOLDER = "FOLDER"
+    UNZIP = "UNZIP"
+    EDL_HOST = "EDL_HOST"
+    ASF_AUTH_HOST = "ASF_AUTH_HOST"
+    OUTPUT = "OUTPUT"
+    GEOTIFFS = "GEOTIFFS"
+    DOWNLOADED = "DOWNLOADED"
+    _login = None  # (user, password) read in prepareAlgorithm, dropped once used
+
+    def name(self):
+        return "download_asf"
+
+    def displayName(self):  # noqa: N802
+        return "Download ASF granules"
+
+    def group(self):
+        return "Find and fetch scenes"
+
+    def groupId(self):  # noqa: N802
+        return "fetch"
+
+    def shortHelpString(self):  # noqa: N802
+        return help_string(
+            self,
+            "Downloads the products of a footprint layer from 'Search ASF' (all features, "
+            "or only the selected ones when 'Selected features only' is ticked) into a "
+            "folder, logged in to NASA Earthdata. A file already complete in the download "
+            "folder (size and md5 match) is skipped; an interrupted download is kept as "
+            "the file name plus .part and resumed (HTTP Range) after a dropped connection or on the next "
+            "run. A file whose size or md5 does not match the search record is refused and "
+            "removed. Wrong credentials stop the run with an HTTP 401 message.",
+            "Outputs: a table with one row per granule (file, status downloaded / resumed / "
+            "skipped, bytes, GeoTIFFs), the folder, the GeoTIFF paths (for 'Build water "
+            "stack') and the number of files fetched.")
+
+    def createInstance(self):  # noqa: N802
+        return DownloadAsf()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.INPUT, "Footprints (from Search ASF)", [QgsProcessing.TypeVector]),
+            "The layer from 'Search ASF' (any layer with a download URL field)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.URL_FIELD, "Download URL field", "url", self.INPUT,
+            QgsProcessingParameterField.String, optional=True),
+            "Field with the download link (default url, as written by 'Search ASF'); "
+            "features without a link are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.SIZE_FIELD, "Size (bytes) field", "size_bytes", self.INPUT,
+            QgsProcessingParameterField.Numeric, optional=True),
+            "Optional field with the expected file size in bytes (default size_bytes, when "
+            "the layer has it)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.MD5_FIELD, "MD5 checksum field", "md5", self.INPUT,
+            QgsProcessingParameterField.String, optional=True),
+            "Optional field with the expected md5 checksum (default md5, when the layer "
+            "has it)."))
+        self.addParameter(with_help(QgsProcessingParameterAuthConfig(
+            self.AUTH, "Earthdata login (authentication configuration, Basic)"),
+            "A QGIS authentication configuration of type Basic holding your Earthdata user "
+            "name and password (Settings > Options > Authentication > +). The password is "
+            "never shown, logged or written anywhere."))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.FOLDER, "Download folder"))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.UNZIP, "Unpack zips and list their GeoTIFFs", defaultValue=True),
+            "Extract each zip (e.g. RTC products) into a folder beside it and list the "
+            "GeoTIFFs found."))
+        for name, label, default, text in (
+            (self.EDL_HOST, "Earthdata Login host", asf_client.EDL_HOST,
+             "The Earthdata Login service (advanced); keep the default unless you use "
+             "NASA's test system."),
+            (self.ASF_AUTH_HOST, "ASF authentication host", asf_client.ASF_AUTH_HOST,
+             "ASF's download authentication service (advanced); keep the default unless "
+             "you use NASA's test system."),
+        ):
+            param = QgsProcessingParameterString(name, label, defaultValue=default)
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            param.setHelp(text)
+            self.addParameter(param)
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Downloaded files", QgsProcessing.TypeVector))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.GEOTIFFS, "GeoTIFFs"))
+        self.addOutput(QgsProcessingOutputNumber(self.DOWNLOADED, "Files fetched"))
+
+    @staticmethod
+    def _report_fields():
+        fields = QgsFields()
+        for name, kind in (("granule", QVariant.String), ("file", QVariant.String),
+                           ("status", QVariant.String), ("size_bytes", QVariant.LongLong),
+                           ("geotiffs", QVariant.String)):
+            fields.append(QgsField(name, kind))
+        return fields
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        # Runs in the main thread: a master password prompt (desktop) must not
+        # come from the background thread that runs processAlgorithm.
+        self._login = earthdata_login(self.parameterAsString(parameters, self.AUTH, context))
+        return True
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException("The footprint layer could not be loaded.")
+        # QGIS 3.22 does not apply a field parameter's default when it is left out
+        url_field = self.parameterAsString(parameters, self.URL_FIELD, context) or "url"
+        names = source.fields().names()
+        size_field = self.parameterAsString(parameters, self.SIZE_FIELD, context) or (
+            "size_bytes" if "size_bytes" in names else "")
+        md5_field = self.parameterAsString(parameters, self.MD5_FIELD, context) or (
+            "md5" if "md5" in names else "")
+        for field in (url_field, size_field, md5_field):
+            if field and field not in names:
+                raise QgsProcessingException(
+                    f"The footprint layer has no field '{field}' (fields: {', '.join(names)}).")
+        folder = self.parameterAsString(parameters, self.FOLDER, context)
+        unzip = self.parameterAsBool(parameters, self.UNZIP, context)
+        edl_host = self.parameterAsString(parameters, self.EDL_HOST, context).strip()
+        auth_host = self.parameterAsString(parameters, self.ASF_AUTH_HOST, context).strip()
+        edl_host = edl_host or asf_client.EDL_HOST
+        auth_host = auth_host or asf_client.ASF_AUTH_HOST
+
+        jobs = []
+        for feature in source.getFeatures():
+            url = feature[url_field]
+            if not url:
+                continue
+            granule = feature["granule"] if "granule" in names else os.path.basename(url)
+            size = feature[size_field] if size_field else None
+            md5 = feature[md5_field] if md5_field else None
+            jobs.append((str(granule), str(url), int(size) if size else None,
+                         str(md5) if md5 else None))
+        if not jobs:
+            raise QgsProcessingException("The footprint layer has no feature with a download URL.")
+        for _, url, _, _ in jobs:
+            try:
+                asf_client.check_url(url, extra_hosts=(edl_host, auth_host))
+            except asf_client.AsfError as exc:
+                raise QgsProcessingException(str(exc)) from None
+
+        username, password = self._login or (None, None)
+        self._login = None
+        if password is None:  # not prepared in the main thread (direct call)
+            username, password = earthdata_login(
+                self.parameterAsString(parameters, self.AUTH, context))
+        secrets = [password]
+        try:
+            session = asf_client.login(username, password, edl_host, auth_host)
+        except (ValueError, OSError) as exc:
+            raise QgsProcessingException(asf_client.scrub(exc, secrets)) from None
+        del password
+        feedback.pushInfo(f"Logged in to Earthdata ({edl_host}).")
+
+        geotiffs, fetched, failures, rows = [], 0, [], []
+        for i, (granule, url, size, md5) in enumerate(jobs):
+            if feedback.isCanceled():
+                break
+            engine = EngineFeedback(feedback, 100.0 * i / len(jobs), 100.0 / len(jobs))
+            feedback.pushInfo(f"[{i + 1}/{len(jobs)}] {granule}: {url}")
+            try:
+                result = asf_client.download_file(
+                    session, url, folder, size=size, md5=md5, progress=engine.progress,
+                    is_canceled=engine.is_canceled, info=engine.info)
+                tifs = []
+                if unzip and result.path.lower().endswith(".zip"):
+                    tifs = asf_client.unpack_zip(result.path, engine.is_canceled)
+            except Cancelled:
+                break
+            except asf_client.AuthError as exc:  # the same login fails for every file
+                raise QgsProcessingException(asf_client.scrub(exc, secrets)) from None
+            except (ValueError, OSError) as exc:
+                feedback.reportError(f"{granule}: {asf_client.scrub(exc, secrets)}")
+                failures.append(granule)
+                continue
+            fetched += result.status != "skipped"
+            feedback.pushInfo(f"{granule}: {result.status} ({result.size} bytes)"
+                              + (f", {len(tifs)} GeoTIFF(s)" if unzip else ""))
+            geotiffs += tifs
+            rows.append([granule, result.path, result.status, result.size, ";".join(tifs)])
+        if feedback.isCanceled():
+            raise QgsProcessingException(
+                "Cancelled; partial files are kept as .part and resumed on the next run.")
+        if failures:
+            raise QgsProcessingException(
+                f"{len(failures)} of {len(jobs)} granule(s) failed: {', '.join(failures)}. "
+                "See the log above; complete files are kept and skipped on the next run.")
+        # the table is written only for a run that succeeded
+        fields = self._report_fields()
+        sink, dest = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException("Could not create the downloaded-files table.")
+        for row in rows:
+            feature = QgsFeature(fields)
+            feature.setAttributes(row)
+            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        feedback.setProgress(100)
+        return {self.OUTPUT: dest, self.FOLDER: folder, self.GEOTIFFS: geotiffs,
+                self.DOWNLOADED: fetched}
+

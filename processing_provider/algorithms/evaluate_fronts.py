@@ -1,0 +1,260 @@
+"""Evaluate fronts: predicted vs reference front lines, CALFIN's symmetric mean distance."""
+
+import os
+
+import numpy as np
+from qgis.PyQt.QtCore import QVariant
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsGeometry,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsUnitTypes,
+    QgsWkbTypes,
+)
+
+from ..common import check_crs, engine_errors, help_string, raster_path, with_help
+from ...plugin.engine.front_metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
+from ...plugin.engine.scene_names import match_key
+
+
+def geometry_lines(geom):
+    """Polylines (N, 2) of a (multi)line geometry."""
+    if geom is None or geom.isEmpty():
+        return []
+    parts = geom.asMultiPolyline() if geom.isMultipart() else [geom.asPolyline()]
+    return [np.array([[p.x(), p.y()] for p in part], np.float64) for part in parts if len(part)]
+
+
+def table_fields():
+    fields = QgsFields()
+    fields.append(QgsField("scene_id", QVariant.String))
+    fields.append(QgsField("found", QVariant.Int))
+    fields.append(QgsField("pred_fronts", QVariant.Int))
+    fields.append(QgsField("mean_m", QVariant.Double))
+    fields.append(QgsField("median_m", QVariant.Double))
+    fields.append(QgsField("pred_to_ref_m", QVariant.Double))
+    fields.append(QgsField("ref_to_pred_m", QVariant.Double))
+    fields.append(QgsField("pixel_m", QVariant.Double))
+    fields.append(QgsField("mean_px", QVariant.Double))
+    fields.append(QgsField("median_px", QVariant.Double))
+    return fields
+
+
+class EvaluateFronts(QgsProcessingAlgorithm):
+    PREDICTED = "PREDICTED"
+    PRED_FIELD = "PRED_FIELD"
+    REFERENCE = "REFERENCE"
+    REF_FIELD = "REF_FIELD"
+    REFERENCE_MASKS = "REFERENCE_MASKS"
+    MASK_FRONT = "MASK_FRONT"
+    PIXEL_SIZE = "PIXEL_SIZE"
+    OUTPUT = "OUTPUT"
+    SCENES = "SCENES"
+    FOUND_FRACTION = "FOUND_FRACTION"
+    MEAN_M = "MEAN_M"
+    MEDIAN_M = "MEDIAN_M"
+    MEAN_PX = "MEAN_PX"
+    MEDIAN_PX = "MEDIAN_PX"
+
+    MASK_CHOICES = ["non-zero pixels are the front", "zero pixels are the front"]
+
+    def name(self):
+        return "evaluate_fronts"
+
+    def displayName(self):
+        return "Evaluate fronts"
+
+    def group(self):
+        return "Calving fronts"
+
+    def groupId(self):
+        return "calving_fronts"
+
+    def shortHelpString(self):
+        return help_string(
+            self,
+            "Scores predicted calving fronts against reference fronts with CALFIN's symmetric mean "
+            "distance: every point of the predicted front to the nearest reference point and every "
+            "reference point to the nearest predicted point (lines densified to half a pixel), pooled "
+            "and averaged. Fronts are paired by scene id; names are compared without extension, case and "
+            "suffixes such as _Subset, _Front, _mask, _layered (so X_Subset.tif matches X_Front.png).",
+            "<b>Outputs</b>: <b>Per-scene table</b>: scene_id, found (1 when a predicted front exists for "
+            "the scene), pred_fronts, mean_m, median_m (median of the pooled nearest distances), "
+            "pred_to_ref_m, ref_to_pred_m, pixel_m, mean_px, median_px; reference scenes without a "
+            "prediction have found = 0 and empty distances. <b>Summary</b> (also in the log): SCENES "
+            "(reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX (mean over scenes of the scene mean "
+            "distance), MEDIAN_M / MEDIAN_PX (median over scenes of the scene mean distance).")
+
+    def createInstance(self):
+        return EvaluateFronts()
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.PREDICTED, "Predicted fronts", [QgsProcessing.TypeVectorLine]),
+            "Line layer of predicted fronts, e.g. the output of Detect calving fronts."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.PRED_FIELD, "Scene id field (predicted)", "scene_id", self.PREDICTED, optional=True),
+            "Field with the scene id of each predicted front (default scene_id)."))
+        # optional=True: QGIS 3.22 rejects an omitted field parameter even when it has a default
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.REFERENCE, "Reference fronts (lines)", [QgsProcessing.TypeVectorLine], optional=True),
+            "Reference (e.g. manually digitised) fronts in a projected CRS in metres."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.REF_FIELD, "Scene id field (reference)", "scene_id", self.REFERENCE, optional=True),
+            "Field with the scene id of each reference front (default scene_id)."))
+        self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
+            self.REFERENCE_MASKS, "Reference front masks (rasters named by scene)", QgsProcessing.TypeRaster,
+            optional=True),
+            "Rasters whose front pixels mark the reference front, instead of or besides reference lines; "
+            "the file name is the scene id; thick fronts are thinned to one pixel; their pixel size "
+            "converts distances to pixels."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.MASK_FRONT, "Front pixels in the masks", self.MASK_CHOICES, defaultValue=0),
+            "Non-zero pixels (default) or zero pixels (as in the CALFIN Landsat labels, black front on "
+            "white) are the front."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.PIXEL_SIZE, "Pixel size for reference lines (m, 0 = none)", QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0),
+            "Converts distances to pixels for reference lines; 0 leaves the pixel columns empty unless "
+            "masks give the pixel size."))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Per-scene front distances", QgsProcessing.TypeVector))
+        for key, label in ((self.SCENES, "Reference scenes"), (self.FOUND_FRACTION, "Fraction with a front"),
+                           (self.MEAN_M, "Mean distance (m)"), (self.MEDIAN_M, "Median distance (m)"),
+                           (self.MEAN_PX, "Mean distance (px)"), (self.MEDIAN_PX, "Median distance (px)")):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
+
+    @staticmethod
+    def _check_metres(crs, what):
+        if crs.isGeographic() or crs.mapUnits() != QgsUnitTypes.DistanceMeters:
+            raise QgsProcessingException(
+                f"The {what} is in {crs.authid() or 'a CRS'} whose units are not metres; reproject it to a "
+                "projected CRS in metres (e.g. EPSG:3413 or the UTM zone) so distances mean something.")
+
+    def processAlgorithm(self, parameters, context, feedback):
+        pred = self.parameterAsSource(parameters, self.PREDICTED, context)
+        if pred is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.PREDICTED))
+        pred_field = self.parameterAsString(parameters, self.PRED_FIELD, context) or "scene_id"
+        if pred.fields().indexOf(pred_field) < 0:
+            raise QgsProcessingException(f"The predicted layer has no field '{pred_field}'.")
+        ref = self.parameterAsSource(parameters, self.REFERENCE, context)
+        ref_field = self.parameterAsString(parameters, self.REF_FIELD, context) or "scene_id"
+        masks = self.parameterAsLayerList(parameters, self.REFERENCE_MASKS, context)
+        if ref is None and not masks:
+            raise QgsProcessingException("Give reference fronts as a line layer, as front mask rasters, or both.")
+        front_is_zero = self.parameterAsEnum(parameters, self.MASK_FRONT, context) == 1
+        pixel_size = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context) or None
+
+        # Reference points per scene, in the reference CRS (metres); predictions are brought into it.
+        references = {}  # key -> (label, points (N, 2), crs, pixel size or None)
+        if ref is not None:
+            if ref.fields().indexOf(ref_field) < 0:
+                raise QgsProcessingException(f"The reference layer has no field '{ref_field}'.")
+            self._check_metres(ref.sourceCrs(), "reference layer")
+            lines = {}
+            for feat in ref.getFeatures():
+                if feedback.isCanceled():
+                    return {}
+                label = str(feat[ref_field])
+                lines.setdefault(match_key(label), (label, []))[1].extend(geometry_lines(feat.geometry()))
+            step = (pixel_size or 1.0) / 2.0
+            for key, (label, parts) in lines.items():
+                references[key] = (label, points_from_lines(parts, step), ref.sourceCrs(), pixel_size)
+        for layer in masks:
+            if feedback.isCanceled():
+                return {}
+            crs = check_crs(layer, f"reference mask {layer.name()}")
+            self._check_metres(crs, f"reference mask {layer.name()}")
+            path = raster_path(layer, f"reference mask {layer.name()}")
+            with engine_errors(feedback):
+                points, size = self._mask_points(path, front_is_zero)
+            label = os.path.splitext(os.path.basename(path))[0]
+            references[match_key(label)] = (label, points, crs, size)
+        if not references:
+            raise QgsProcessingException("The reference layer holds no fronts.")
+
+        predicted = {}
+        for feat in pred.getFeatures():
+            key = match_key(str(feat[pred_field]))
+            if key in references:
+                predicted.setdefault(key, []).append(feat.geometry())
+        unmatched = {match_key(str(f[pred_field])) for f in pred.getFeatures()} - set(references)
+        if unmatched:
+            feedback.pushInfo(f"{len(unmatched)} predicted scene(s) have no reference and are not scored")
+
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, table_fields(), QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        rows = []
+        for n, (key, (label, ref_pts, crs, size)) in enumerate(sorted(references.items())):
+            if feedback.isCanceled():
+                return {}
+            geoms = predicted.get(key, [])
+            transform = None
+            if geoms and pred.sourceCrs() != crs:
+                transform = QgsCoordinateTransform(pred.sourceCrs(), crs, context.transformContext())
+            lines = []
+            for g in geoms:
+                g = QgsGeometry(g)
+                if transform is not None:
+                    g.transform(transform)
+                lines.extend(geometry_lines(g))
+            step = (size or pixel_size or 1.0) / 2.0
+            d = symmetric_distance(points_from_lines(lines, step), ref_pts)
+            found = d["mean"] is not None
+            px = size or pixel_size
+            row = [label, int(found), len(geoms), d["mean"], d["median"], d["pred_to_ref"], d["ref_to_pred"], px,
+                   d["mean"] / px if found and px else None, d["median"] / px if found and px else None]
+            rows.append(row)
+            feat = QgsFeature(table_fields())
+            feat.setAttributes(row)
+            sink.addFeature(feat, QgsFeatureSink.FastInsert)
+            feedback.setProgress(100.0 * (n + 1) / len(references))
+        mean_m = summarize([r[3] for r in rows])
+        mean_px = summarize([r[8] for r in rows])
+        found = sum(r[1] for r in rows) / len(rows)
+        feedback.pushInfo(
+            f"{len(rows)} reference scenes, front found in {found:.0%}; mean distance "
+            f"{_fmt(mean_m['mean'])} m ({_fmt(mean_px['mean'])} px), median {_fmt(mean_m['median'])} m "
+            f"({_fmt(mean_px['median'])} px)")
+        return {self.OUTPUT: dest, self.SCENES: len(rows), self.FOUND_FRACTION: found,
+                self.MEAN_M: mean_m["mean"], self.MEDIAN_M: mean_m["median"],
+                self.MEAN_PX: mean_px["mean"], self.MEDIAN_PX: mean_px["median"]}
+
+    @staticmethod
+    def _mask_points(path, front_is_zero):
+        """Front pixel centres (map coordinates, thinned to 1 px) and the pixel size of a mask raster."""
+        import rasterio
+        from skimage.morphology import skeletonize
+
+        with rasterio.open(path) as src:
+            band = src.read(1, masked=True)
+            transform = src.transform
+        data = band.filled(255 if front_is_zero else 0)
+        front = data == 0 if front_is_zero else data != 0
+        if not front.any():
+            raise ValueError(f"the reference mask {os.path.basename(path)} holds no front pixels")
+        if front.all():
+            raise ValueError(f"every pixel of {os.path.basename(path)} is a front pixel: "
+                             "choose the other 'front pixels in the masks' option")
+        thin = skeletonize(front)
+        size = float(np.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
+        return points_from_mask(thin, tuple(transform)[:6]), size
+
+
+def _fmt(value):
+    return "n/a" if value is None else f"{value:.2f}"

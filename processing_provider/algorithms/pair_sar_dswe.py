@@ -1,0 +1,217 @@
+"""Pair SAR footprints with local DSWE tiles acquired within a few days."""
+
+import datetime as dt
+import json
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
+
+from ...plugin.engine import dswe_pairing
+from ..common import EngineFeedback, engine_errors, help_string, with_help
+
+WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
+OUTPUT_FIELDS = [
+    ("granule", QVariant.String), ("sar_date", QVariant.String),
+    ("dswe_date", QVariant.String), ("days_apart", QVariant.Int),
+    ("dswe_files", QVariant.String), ("footprint_pixels", QVariant.LongLong),
+    ("water_fraction", QVariant.Double), ("cloud_fraction", QVariant.Double),
+    ("nodata_fraction", QVariant.Double), ("passed", QVariant.Bool),
+    ("reason", QVariant.String),
+]
+
+
+def _as_date(value):
+    """A datetime.date from a date/datetime attribute or an ISO string."""
+    if isinstance(value, QDateTime):
+        value = value.date()
+    if isinstance(value, QDate):
+        return dt.date(value.year(), value.month(), value.day()) if value.isValid() else None
+    text = str(value or "").strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+class PairSarDswe(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    DATE_FIELD = "DATE_FIELD"
+    NAME_FIELD = "NAME_FIELD"
+    DSWE_FOLDER = "DSWE_FOLDER"
+    PATTERN = "PATTERN"
+    MAX_DAYS = "MAX_DAYS"
+    MAX_CLOUD = "MAX_CLOUD"
+    MIN_WATER = "MIN_WATER"
+    MAX_NODATA = "MAX_NODATA"
+    KEEP_REJECTED = "KEEP_REJECTED"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "pair_sar_dswe"
+
+    def displayName(self):  # noqa: N802
+        return "Pair SAR scenes with DSWE tiles"
+
+    def group(self):
+        return "Find and fetch scenes"
+
+    def groupId(self):  # noqa: N802
+        return "fetch"
+
+    def shortHelpString(self):  # noqa: N802
+        return help_string(
+            self,
+            "Pairs each SAR footprint with the local DSWE (USGS Dynamic Surface Water Extent, "
+            "INWAM layer) tiles acquired within +/- N days, and keeps the pairs usable as "
+            "training or validation data: at most 30 % cloud, at least 5 % water and at "
+            "most 50 % no data inside the SAR footprint (defaults).\n\n"
+            "DSWE codes: 0 not water, 1 water (high confidence), 2 water (moderate), 3 "
+            "potential wetland, 4 low-confidence water, 9 cloud/shadow/snow, 255 fill. Water "
+            "is codes 1 and 2. Fractions are of all footprint pixels on the DSWE grid; "
+            "footprint parts no tile of that date covers count as no data. Tiles of one date "
+            "are measured together (they do not overlap); rasters are read window by window.",
+            "Output: a table (no geometry) with granule, sar_date, dswe_date, days_apart, "
+            "dswe_files, footprint_pixels, water_fraction, cloud_fraction, nodata_fraction "
+            "(0-1), passed and reason.")
+
+    def createInstance(self):  # noqa: N802
+        return PairSarDswe()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
+            self.INPUT, "SAR footprints", [QgsProcessing.TypeVectorPolygon]),
+            "E.g. the 'Search ASF' layer (any polygon layer, any CRS)."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.DATE_FIELD, "Acquisition date field", "start_time", self.INPUT, optional=True),
+            "Acquisition date of each scene: a date, datetime or ISO text such as "
+            "2011-04-21T20:23:11Z (default start_time, as written by 'Search ASF'). "
+            "Scenes without a date are skipped."))
+        self.addParameter(with_help(QgsProcessingParameterField(
+            self.NAME_FIELD, "Scene name field", "granule", self.INPUT, optional=True),
+            "Scene name copied to the output (default granule, as written by 'Search ASF')."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.DSWE_FOLDER, "Folder of DSWE GeoTIFFs",
+            behavior=QgsProcessingParameterFile.Folder),
+            "Folder of DSWE GeoTIFFs whose names carry the date (YYYYMMDD or YYYY-MM-DD, "
+            "the first one counts, e.g. LC08_CU_003008_20200612_20200625_C01_V01_INWAM.tif). "
+            "Files without a date in the name are ignored."))
+        self.addParameter(with_help(QgsProcessingParameterString(
+            self.PATTERN, "DSWE file name pattern", defaultValue="*.tif"),
+            "File name pattern (case-insensitive) selecting the DSWE files in the folder "
+            "(default *.tif)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.MAX_DAYS, "Maximum days apart", QgsProcessingParameterNumber.Integer,
+            defaultValue=1, minValue=0, maxValue=365),
+            "DSWE tiles acquired at most this many days before or after the SAR scene are "
+            "paired with it (default 1)."))
+        for name, label, default, text in (
+            (self.MAX_CLOUD, "Maximum cloud (%)", 30.0,
+             "A pair is rejected when more of the footprint than this is cloud, shadow or "
+             "snow (DSWE code 9; default 30)."),
+            (self.MIN_WATER, "Minimum water (%)", 5.0,
+             "A pair is rejected when less of the footprint than this is water (DSWE codes "
+             "1 and 2; default 5)."),
+            (self.MAX_NODATA, "Maximum no data (%)", 50.0,
+             "A pair is rejected when more of the footprint than this is fill (255 or the "
+             "raster's nodata value) or not covered by a tile (default 50)."),
+        ):
+            self.addParameter(with_help(QgsProcessingParameterNumber(
+                name, label, QgsProcessingParameterNumber.Double, defaultValue=default,
+                minValue=0.0, maxValue=100.0), text))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.KEEP_REJECTED, "Keep rejected pairs (with the reason)", defaultValue=False),
+            "Also list the pairs that fail the rules, with the reason; otherwise only "
+            "passing pairs are written."))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "SAR/DSWE pairs", QgsProcessing.TypeVector))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException("The SAR footprint layer could not be loaded.")
+        # QGIS 3.22 does not apply a field parameter's default when it is left out
+        date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "start_time"
+        name_field = self.parameterAsString(parameters, self.NAME_FIELD, context) or "granule"
+        names = source.fields().names()
+        for field in (date_field, name_field):
+            if field not in names:
+                raise QgsProcessingException(
+                    f"The footprint layer has no field '{field}' (fields: {', '.join(names)}); "
+                    "choose the date and name fields.")
+        folder = self.parameterAsFile(parameters, self.DSWE_FOLDER, context)
+        if not folder or not os.path.isdir(folder):
+            raise QgsProcessingException(f"The DSWE folder {folder!r} does not exist.")
+        tiles, undated = dswe_pairing.find_tiles(
+            folder, self.parameterAsString(parameters, self.PATTERN, context) or "*.tif")
+        for path in undated:
+            feedback.reportError(f"{os.path.basename(path)}: no date in the name; ignored.")
+        if not tiles:
+            raise QgsProcessingException(
+                f"No DSWE GeoTIFF with a date in its name was found in {folder}.")
+        feedback.pushInfo(f"{sum(map(len, tiles.values()))} DSWE tile(s) on {len(tiles)} date(s).")
+
+        transform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
+        scenes = []
+        for feature in source.getFeatures():
+            if feedback.isCanceled():
+                break
+            day = _as_date(feature[date_field])
+            geom = feature.geometry()
+            if day is None or geom.isEmpty():
+                feedback.reportError(
+                    f"{feature[name_field]}: no acquisition date or no geometry; skipped.")
+                continue
+            geom.transform(transform)
+            scenes.append(dict(granule=str(feature[name_field]), date=day,
+                               geometry=_geojson(geom)))
+        if not scenes:
+            raise QgsProcessingException("The SAR footprint layer has no usable scene.")
+
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            rows = dswe_pairing.pair(
+                scenes, tiles,
+                max_days=self.parameterAsInt(parameters, self.MAX_DAYS, context),
+                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context) / 100,
+                min_water=self.parameterAsDouble(parameters, self.MIN_WATER, context) / 100,
+                max_nodata=self.parameterAsDouble(parameters, self.MAX_NODATA, context) / 100,
+                keep_rejected=self.parameterAsBool(parameters, self.KEEP_REJECTED, context),
+                progress=engine.progress, is_canceled=engine.is_canceled,
+            )
+        fields = QgsFields()
+        for name, kind in OUTPUT_FIELDS:
+            fields.append(QgsField(name, kind))
+        sink, dest = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException("Could not create the pairs table.")
+        for row in rows:
+            feature = QgsFeature(fields)
+            feature.setAttributes([row[name] for name, _ in OUTPUT_FIELDS])
+            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        feedback.pushInfo(f"{sum(r['passed'] for r in rows)} pair(s) pass the rules.")
+        return {self.OUTPUT: dest}
+
+
+def _geojson(geom):
+    """A QgsGeometry (polygon or multipolygon) as a GeoJSON-like dict."""
+    return json.loads(geom.asJson(8))

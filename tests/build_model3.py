@@ -1,0 +1,114 @@
+"""Build the shipped graphical-modeler models (.model3) with the PyQGIS API.
+
+Run with the project venv after changing an algorithm's parameters:
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/build_model3.py
+Writing the model through the API (rather than by hand in XML) keeps it valid
+for the QGIS version it is built with (3.22, the minimum the plugin supports).
+"""
+
+import sys
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsProcessing,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingModelChildAlgorithm,
+    QgsProcessingModelChildParameterSource as Source,
+    QgsProcessingModelOutput,
+    QgsProcessingModelParameter,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+)
+from qgis.PyQt.QtCore import QPointF
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "processing_provider" / "models"
+
+
+def _input(model, param, x, y):
+    component = QgsProcessingModelParameter(param.name())
+    component.setPosition(QPointF(x, y))
+    component.setDescription(param.description())
+    model.addModelParameter(param, component)
+
+
+def _child(model, alg_id, child_id, description, sources, outputs, x, y):
+    child = QgsProcessingModelChildAlgorithm(alg_id)
+    child.setChildId(child_id)
+    child.setDescription(description)
+    child.setPosition(QPointF(x, y))
+    for name, source in sources.items():
+        child.addParameterSources(name, [source])
+    model_outputs = {}
+    for child_output, label in outputs.items():
+        out = QgsProcessingModelOutput(label)
+        out.setChildId(child_id)
+        out.setChildOutputName(child_output)
+        out.setPosition(QPointF(x + 200, y + 40))
+        model_outputs[label] = out
+    child.setModelOutputs(model_outputs)
+    model.addChildAlgorithm(child)
+
+
+def calfin_preprocessing():
+    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "waterline")
+    model.setHelpContent({
+        "ALG_DESC": (
+            "CALFIN preprocessing chain: subsets every scene in a folder to a glacier domain on "
+            "one grid, layers the first accepted subset into the 3-band model input, and "
+            "rasterises the fjord boundaries onto the same grid. Layer the other subsets with "
+            "'Layer bands into a calving-front model input' in batch mode, or give the subsets "
+            "folder to 'Detect calving fronts', which layers grey scenes itself."
+        ),
+        "scenes": "Folder of scenes (GeoTIFF, JP2 or VRT), e.g. Landsat band 8 or SAR images.",
+        "domain": "Polygon layer with the glacier domain (the first feature is used).",
+        "boundaries": "Fjord-boundary lines or polygons.",
+        "ALG_CREATOR": "Waterline",
+    })
+    _input(model, QgsProcessingParameterFile(
+        "scenes", "Folder of scenes", behavior=QgsProcessingParameterFile.Folder), 100, 80)
+    _input(model, QgsProcessingParameterFeatureSource(
+        "domain", "Glacier domain", [QgsProcessing.TypeVectorPolygon]), 100, 160)
+    _input(model, QgsProcessingParameterFeatureSource(
+        "boundaries", "Fjord boundaries", [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon]),
+        100, 240)
+    _child(model, "waterline:subset_scenes", "subset", "Subset scenes to the domain",
+           {"FOLDER": Source.fromModelParameter("scenes"), "DOMAIN": Source.fromModelParameter("domain"),
+            "PIXEL_SIZE": Source.fromStaticValue(0.0), "RESAMPLING": Source.fromStaticValue(1),
+            "MAX_NODATA": Source.fromStaticValue(25.0), "CLOUD_KIND": Source.fromStaticValue(0),
+            "FIND_QA": Source.fromStaticValue(True), "MAX_CLOUD": Source.fromStaticValue(15.0)},
+           {"OUTPUT_FOLDER": "Subsets", "OUTPUT_TABLE": "Subset report"}, 350, 120)
+    _child(model, "waterline:layer_calfin_input", "layer", "Layer the first subset",
+           {"INPUT": Source.fromChildOutput("subset", "FIRST_SUBSET"),
+            "BAND": Source.fromStaticValue(1), "SIGMA": Source.fromStaticValue(8.0)},
+           {"OUTPUT": "Layered input"}, 650, 80)
+    _child(model, "waterline:fjord_mask", "fjord", "Rasterise the fjord boundaries",
+           {"REFERENCE": Source.fromChildOutput("subset", "FIRST_SUBSET"),
+            "BOUNDARIES": Source.fromModelParameter("boundaries"),
+            "OVERRIDE_VALUE": Source.fromStaticValue(0), "WALL_WIDTH": Source.fromStaticValue(2.0)},
+           {"OUTPUT": "Fjord mask"}, 650, 240)
+    model.updateDestinationParameters()
+    return model
+
+
+def main():
+    app = QgsApplication([], False)
+    app.initQgis()
+    sys.path.insert(0, str(ROOT / "build" / "qgis-profile" / "profiles" / "default" / "python" / "plugins"))
+    sys.path.insert(0, "/usr/share/qgis/python/plugins")
+    from processing.core.Processing import Processing
+    from waterline.processing_provider.provider import register
+
+    Processing.initialize()
+    register()
+    model = calfin_preprocessing()
+    path = MODELS / "calfin_preprocessing.model3"
+    MODELS.mkdir(exist_ok=True)
+    if not model.toFile(str(path)):
+        raise SystemExit(f"could not write {path}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Detect calving fronts and Evaluate fronts: processing.run and the real qgis_process."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from conftest import ROOT, shared_path
+
+CRS = "EPSG:3413"
+PIXEL = 49.0
+ORIGIN = (-200000.0, -2000000.0)
+WEIGHTS = ROOT / "weights" / "calving_front.onnx"
+HELD_OUT = [  # Landsat scenes of the validation glacier (path/row 229-231/012), never trained on
+    "LE07_L1TP_230012_20000529_20170211_01_T1_B8",
+    "LT05_L1TP_230012_19860920_20170216_01_T1_B2",
+]
+
+
+def _geotiff(path, array, nodata=None):
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
+                       count=array.shape[0], dtype=array.dtype, crs=CRS, nodata=nodata,
+                       transform=from_origin(*ORIGIN, PIXEL, PIXEL)) as dst:
+        dst.write(array)
+    return str(path)
+
+
+def _landsat(name):
+    from skimage import io
+
+    image = io.imread(shared_path("fronts-landsat", "images", name + "_Subset.png"))[..., 0]
+    label = io.imread(shared_path("fronts-landsat", "labels_1px", name + "_Front.png"))[..., 0] == 0
+    return image, label
+
+
+def _scene(tmp_path, name):
+    image, label = _landsat(name)
+    return _geotiff(tmp_path / f"{name}_Subset.tif", image), label
+
+
+def _pixels(geom):
+    pts = np.array([[p.x(), p.y()] for p in geom.asPolyline()])
+    return np.column_stack([(pts[:, 0] - ORIGIN[0]) / PIXEL, (ORIGIN[1] - pts[:, 1]) / PIXEL])
+
+
+def _features(path, layer=None):
+    from qgis.core import QgsVectorLayer
+
+    uri = str(path) + (f"|layername={layer}" if layer else "")
+    vl = QgsVectorLayer(uri, "x", "ogr")
+    assert vl.isValid(), uri
+    return list(vl.getFeatures()), vl
+
+
+@pytest.fixture(scope="module")
+def weights():
+    assert WEIGHTS.exists(), "the shipped model weights/calving_front.onnx is missing"
+    return str(WEIGHTS)
+
+
+# ------------------------------------------------------------------ detect
+
+
+def test_detect_fronts_on_held_out_scenes(run_alg, weights, tmp_path):
+    from plugin.engine.front_metrics import points_from_lines, points_from_mask, symmetric_distance
+
+    scenes = [_scene(tmp_path, n) for n in HELD_OUT]
+    gpkg = tmp_path / "glacier_fronts.gpkg"
+    res = run_alg("detect_calving_fronts", {
+        "INPUT": [p for p, _ in scenes],
+        "OUTPUT": str(tmp_path / "fronts.gpkg"),
+        "OUTPUT_ICE": str(tmp_path / "ice.gpkg"),
+        "PROB_FOLDER": str(tmp_path / "prob"),
+        "QA_FOLDER": str(tmp_path / "qa"),
+        "APPEND_GPKG": str(gpkg),
+    })
+    feats, layer = _features(res["OUTPUT"])
+    assert layer.crs().authid() == CRS
+    assert {f["scene_id"] for f in feats} == {n + "_Subset" for n in HELD_OUT}
+    first = [f for f in feats if f["scene_id"].startswith("LE07")][0]
+    assert first["date"].toString("yyyy-MM-dd") == "2000-05-29" and first["sensor"] == "Landsat 7 ETM+"
+    for f in feats:
+        assert f["quality"] == "good" and f["confidence"] >= 0.5 and f["length_m"] >= 1000
+    # Each scene's front lies on the reference front: median distance within 3 px. Without a fjord mask
+    # the line also runs along the fjord walls (melange against rock), which raises the mean; these
+    # two scenes measure about 6 / 2 px and 9 / 1 px (mean / median; all held-out numbers: model card).
+    for path, label in scenes:
+        stem = Path(path).stem
+        lines = [_pixels(f.geometry()) for f in feats if f["scene_id"] == stem]
+        d = symmetric_distance(points_from_lines(lines), points_from_mask(label))
+        assert d["median"] < 3.0 and d["mean"] < 12.0, (stem, d)
+        # Length in metres agrees with the vertices.
+        for f in feats:
+            if f["scene_id"] == stem:
+                assert f["length_m"] == pytest.approx(f.geometry().length(), rel=0.01)
+    # Ice/ocean polygons, probability rasters and QA images.
+    ice, _ = _features(res["OUTPUT_ICE"])
+    assert {f["class"] for f in ice} == {"ice_land", "ocean"}
+    for path, label in scenes:
+        stem = Path(path).stem
+        with rasterio.open(tmp_path / "prob" / f"{stem}_prob.tif") as src:
+            assert src.count == 2 and src.dtypes[0] == "float32" and src.crs.to_string() == CRS
+            prob = src.read()
+        assert prob.shape[1:] == label.shape and 0 <= prob.min() and prob.max() <= 1
+        with rasterio.open(tmp_path / "qa" / f"{stem}_qa.png") as qa:
+            rgb = qa.read()
+        red = (rgb[0] == 255) & (rgb[1] == 40) & (rgb[2] == 40)
+        assert red.sum() > 100
+    # The glacier's GeoPackage was created with this run's fronts.
+    kept, _ = _features(gpkg, "calving_fronts")
+    assert len(kept) == len(feats) == res["APPENDED"] == res["FRONTS_FOUND"]
+
+
+def test_detect_appends_new_scenes_only(run_alg, weights, tmp_path):
+    (a, _), (b, _) = [_scene(tmp_path, n) for n in HELD_OUT]
+    gpkg = str(tmp_path / "glacier.gpkg")
+    common = {"OUTPUT": "TEMPORARY_OUTPUT", "APPEND_GPKG": gpkg, "APPEND_LAYER": "jorum_fronts"}
+    r1 = run_alg("detect_calving_fronts", dict(common, INPUT=[a]))
+    assert r1["APPENDED"] >= 1
+    r2 = run_alg("detect_calving_fronts", dict(common, INPUT=[a]))
+    assert r2["APPENDED"] == 0  # the same scene again is not duplicated
+    r3 = run_alg("detect_calving_fronts", dict(common, INPUT=[a, b]))
+    feats, _ = _features(gpkg, "jorum_fronts")
+    assert r3["APPENDED"] >= 1
+    assert len(feats) == r1["APPENDED"] + r3["APPENDED"]
+    assert len({f["scene_id"] for f in feats}) == 2
+
+
+def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
+    from plugin.engine.front_scene import layer_grey_raster
+
+    grey, label = _scene(tmp_path, HELD_OUT[0])
+    layered = layer_grey_raster(grey, str(tmp_path / "LE07_layered.tif"))
+    cols = np.flatnonzero(label.any(axis=0))
+    fjord = np.zeros(label.shape, np.uint8)
+    fjord[:, cols.min() + 10: cols.max() - 10] = 1  # narrower than the front: walls cut it
+    mask = _geotiff(tmp_path / "fjord.tif", fjord)
+    res = run_alg("detect_calving_fronts", {"INPUT": [layered], "FJORD_MASK": mask,
+                                            "OUTPUT": str(tmp_path / "f.gpkg"), "INCLUDE_REJECTED": True})
+    feats = _features(res["OUTPUT"])[0]
+    assert feats
+    for f in feats:
+        x = _pixels(f.geometry())[:, 0]
+        assert x.min() >= cols.min() + 10 and x.max() <= cols.max() - 10
+        assert f["spans_fjord"] in ("yes", "no")
+    assert any(f["spans_fjord"] == "yes" for f in feats)
+
+
+def test_detect_refuses_bad_input(run_alg, weights, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    two = _geotiff(tmp_path / "two.tif", np.ones((2, 64, 64), np.uint8))
+    with pytest.raises(QgsProcessingException, match="2 bands"):
+        run_alg("detect_calving_fronts", {"INPUT": [two], "OUTPUT": "TEMPORARY_OUTPUT"})
+    grey = _geotiff(tmp_path / "g.tif", np.ones((64, 64), np.uint8))
+    elsewhere = str(tmp_path / "fjord.tif")
+    with rasterio.open(elsewhere, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs=CRS,
+                       transform=from_origin(0, 0, 50, 50)) as dst:
+        dst.write(np.ones((1, 8, 8), np.uint8))
+    with pytest.raises(QgsProcessingException, match="does not overlap"):
+        run_alg("detect_calving_fronts", {"INPUT": [grey], "FJORD_MASK": elsewhere, "OUTPUT": "TEMPORARY_OUTPUT"})
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def _lines_gpkg(path, rows, crs=CRS):
+    """GeoPackage of (scene_id, [(x, y), ...]) lines."""
+    import fiona
+
+    schema = {"geometry": "LineString", "properties": {"scene_id": "str"}}
+    with fiona.open(str(path), "w", driver="GPKG", schema=schema, crs=crs) as dst:
+        for scene, coords in rows:
+            dst.write({"geometry": {"type": "LineString", "coordinates": coords}, "properties": {"scene_id": scene}})
+    return str(path)
+
+
+def test_evaluate_known_geometry(run_alg, tmp_path):
+    from qgis.core import NULL
+
+    x0, y0 = ORIGIN
+    pred = _lines_gpkg(tmp_path / "pred.gpkg", [
+        ("A_Subset", [(x0, y0), (x0 + 1000, y0)]),
+        ("C_Subset", [(x0 + 5, y0 - 10), (x0 + 980, y0 - 10)]),  # matched by the mask below
+        ("Z_Subset", [(x0, y0), (x0 + 10, y0)]),  # no reference: not scored
+    ])
+    ref = _lines_gpkg(tmp_path / "ref.gpkg", [
+        ("A_Front", [(x0, y0 + 100), (x0 + 1000, y0 + 100)]),
+        ("B_Front", [(x0, y0), (x0 + 1000, y0)]),  # no prediction: not found
+    ])
+    # Mask reference for C: 20 x 20 px at 49 m, front = zero pixels in row 3 (centre y0 - 3.5 px).
+    mask = np.full((20, 20), 255, np.uint8)
+    mask[3, :] = 0
+    c_mask = _geotiff(tmp_path / "C_Front.tif", mask)
+    res = run_alg("evaluate_fronts", {
+        "PREDICTED": pred, "REFERENCE": ref, "REFERENCE_MASKS": [c_mask], "MASK_FRONT": 1,
+        "PIXEL_SIZE": 50, "OUTPUT": str(tmp_path / "table.gpkg"),
+    })
+    rows = {f["scene_id"]: f for f in _features(res["OUTPUT"])[0]}
+    assert set(rows) == {"A_Front", "B_Front", "C_Front"}
+    assert rows["A_Front"]["mean_m"] == pytest.approx(100.0, abs=1e-6)
+    assert rows["A_Front"]["median_m"] == pytest.approx(100.0, abs=1e-6)
+    assert rows["A_Front"]["mean_px"] == pytest.approx(2.0, abs=1e-6)
+    assert rows["B_Front"]["found"] == 0 and rows["B_Front"]["mean_m"] == NULL
+    # C: the line is 10 m below the top edge; the mask front at 3.5 px = 171.5 m: 161.5 m apart vertically.
+    # The line spans x 5..980 and the mask centres 24.5..955.5: nearest distances are vertical.
+    # Mask points are pixel centres 49 m apart, so a few distances are slightly oblique: 161.5 .. 163.5.
+    c = rows["C_Front"]["mean_m"]
+    assert 161.5 <= c <= 163.5
+    assert rows["C_Front"]["pixel_m"] == pytest.approx(PIXEL)
+    assert rows["C_Front"]["mean_px"] == pytest.approx(c / PIXEL)
+    assert res["SCENES"] == 3
+    assert res["FOUND_FRACTION"] == pytest.approx(2 / 3)
+    assert res["MEAN_M"] == pytest.approx((100 + c) / 2)
+    assert res["MEDIAN_M"] == pytest.approx((100 + c) / 2)
+
+
+def test_evaluate_refuses_degrees_and_missing_reference(run_alg, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    pred = _lines_gpkg(tmp_path / "p.gpkg", [("A", [(0, 0), (1, 1)])], crs="EPSG:4326")
+    with pytest.raises(QgsProcessingException, match="reference"):
+        run_alg("evaluate_fronts", {"PREDICTED": pred, "OUTPUT": "TEMPORARY_OUTPUT"})
+    with pytest.raises(QgsProcessingException, match="metres"):
+        run_alg("evaluate_fronts", {"PREDICTED": pred, "REFERENCE": pred, "OUTPUT": "TEMPORARY_OUTPUT"})
+
+
+# ------------------------------------------------------------------ real command line
+
+
+def test_qgis_process_detect_then_evaluate(qgis_process, weights, tmp_path):
+    """Both algorithms through qgis_process: detect on a held-out scene, evaluate against its label."""
+    path, label = _scene(tmp_path, HELD_OUT[0])
+    ref = _geotiff(tmp_path / f"{HELD_OUT[0]}_Front.tif", np.where(label, 0, 255).astype(np.uint8))
+    out = qgis_process("detect_calving_fronts", {
+        "INPUT": path, "OUTPUT": str(tmp_path / "fronts.gpkg"), "OUTPUT_ICE": str(tmp_path / "ice.gpkg"),
+        "QA_FOLDER": str(tmp_path / "qa"),
+    })
+    assert out["results"]["FRONTS_FOUND"] >= 1
+    assert (tmp_path / "qa" / f"{HELD_OUT[0]}_Subset_qa.png").exists()
+    ev = qgis_process("evaluate_fronts", {
+        "PREDICTED": str(tmp_path / "fronts.gpkg"), "REFERENCE_MASKS": ref, "MASK_FRONT": 1,
+        "OUTPUT": str(tmp_path / "table.gpkg"),
+    })
+    results = ev["results"]
+    assert results["SCENES"] == 1 and results["FOUND_FRACTION"] == 1
+    assert results["MEAN_PX"] < 12.0  # 6.5 px measured for this held-out scene (no fjord mask)
+    assert results["MEAN_M"] == pytest.approx(results["MEAN_PX"] * PIXEL, rel=1e-6)

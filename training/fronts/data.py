@@ -1,0 +1,182 @@
+"""Calving-front training data: Landsat (Mohajerani et al. 2019) and SAR (CaFFe subset).
+
+Every sample becomes the plugin's 3-band CALFIN layering
+(``plugin.engine.enhance.layer_calfin``, the same code the plugin runs) plus
+three targets of the same size:
+
+- ``edge``: 1 on the front line (3 px wide), 0 elsewhere;
+- ``ice``: 1 on glacier ice and land, 0 on ocean/melange;
+- ``ice_weight``: 1 where the ice target is known, 0 where it is not.
+
+Landsat subsets only carry a front line. Their images are rotated so the
+glacier lies *below* the front and ocean/melange above it (checked visually
+on the data: flow stripes below, icebergs above). In a column the front
+crosses, rows below its lowest front pixel are ice and rows above its highest
+are ocean; rows between (a folded front) and every column the front does not
+cross (rock walls beside the fjord, where a column may also hold open water
+further out) are left unknown rather than guessed.
+
+SAR (CaFFe) zones: 1 no information (unknown), 2 rock and 3 glacier (ice and
+land), 4 ocean and melange.
+
+Validation is held out by glacier: Landsat WRS-2 path/rows ``229-231/012``
+(one glacier seen from three neighbouring paths) and the SAR glacier Jorum.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from skimage import io
+
+from plugin.engine.enhance import layer_calfin, stretch_limits
+
+LANDSAT_VAL_PATHROWS = ("229012", "230012", "231012")
+SAR_VAL_GLACIERS = ("Jorum",)
+
+
+@dataclass
+class Sample:
+    name: str
+    source: str  # "landsat" or "sar"
+    glacier: str  # path/row for Landsat, glacier code for SAR
+    image: np.ndarray  # (3, H, W) uint8 layered
+    edge: np.ndarray  # (H, W) uint8 0/1, 3 px wide
+    edge_1px: np.ndarray  # (H, W) uint8 0/1, the thin line (for distances)
+    ice: np.ndarray  # (H, W) uint8 0/1
+    ice_weight: np.ndarray  # (H, W) uint8 0/1
+
+
+def layer_grey(band):
+    """The plugin's layering of a whole grey image (every pixel valid)."""
+    valid = np.ones(band.shape, bool)
+    return layer_calfin(band, valid, stretch_limits(band[valid]))
+
+
+def ice_from_front(front):
+    """Ice (below) / ocean (above) per column from a front line; unknown elsewhere."""
+    h, w = front.shape
+    ice = np.zeros((h, w), np.uint8)
+    weight = np.zeros((h, w), np.uint8)
+    rows = np.arange(h)[:, None]
+    has = front.any(axis=0)
+    top = np.where(has, np.argmax(front, axis=0), 0)
+    bottom = np.where(has, h - 1 - np.argmax(front[::-1], axis=0), -1)
+    below = (rows > bottom[None, :]) & has[None, :]
+    above = (rows < top[None, :]) & has[None, :]
+    ice[below] = 1
+    weight[below | above] = 1
+    return ice, weight
+
+
+def landsat_glacier(name):
+    m = re.match(r"L[CETM]0\d_L1\w{2}_(\d{6})_", name)
+    return m.group(1) if m else "unknown"
+
+
+def load_landsat(root, names=None):
+    root = Path(root)
+    samples = []
+    for path in sorted((root / "images").glob("*_Subset.png")):
+        stem = path.name[: -len("_Subset.png")]
+        if names is not None and stem not in names:
+            continue
+        band = io.imread(path)[..., 0]
+        thick = io.imread(root / "labels" / f"{stem}_Front.png")[..., 0] == 0
+        thin = io.imread(root / "labels_1px" / f"{stem}_Front.png")[..., 0] == 0
+        ice, weight = ice_from_front(thin)
+        samples.append(Sample(stem, "landsat", landsat_glacier(stem), layer_grey(band),
+                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight))
+    return samples
+
+
+def load_sar(root, names=None):
+    root = Path(root)
+    samples = []
+    for path in sorted((root / "images").glob("*.png")):
+        stem = path.stem
+        if names is not None and stem not in names:
+            continue
+        band = io.imread(path)
+        if band.ndim == 3:
+            band = band[..., 0]
+        front = io.imread(root / "fronts" / f"{stem}_front.png") > 0
+        if front.ndim == 3:
+            front = front[..., 0]
+        zones = io.imread(root / "zones" / f"{stem}_zones.png")
+        if zones.ndim == 3:
+            zones = zones[..., 0]
+        thin = front
+        if thin.sum() > 0:
+            # CaFFe fronts are about 1-2 px wide; thin to 1 px for distances, widen to 3 px
+            # for the edge target like the Landsat labels.
+            from skimage.morphology import skeletonize
+            thin = skeletonize(front)
+        thick = ndimage.binary_dilation(thin, np.ones((3, 3), bool))
+        ice = np.isin(zones, (2, 3)).astype(np.uint8)
+        weight = (zones != 1).astype(np.uint8)
+        samples.append(Sample(stem, "sar", stem.split("_")[0], layer_grey(band),
+                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight))
+    return samples
+
+
+def split(samples):
+    """(train, validation) held out by glacier."""
+    def held_out(s):
+        return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else SAR_VAL_GLACIERS)
+
+    return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
+
+
+class Augment:
+    """Random crop, all 8 square symmetries, small rotation, contrast and noise.
+
+    All eight flips/90-degree rotations make the model orientation-agnostic:
+    real scenes are not rotated so the glacier lies below the front.
+    """
+
+    def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None):
+        self.crop = crop
+        self.max_angle = max_angle
+        self.noise = noise
+        self.rng = rng or np.random.default_rng()
+
+    def __call__(self, s):
+        rng = self.rng
+        x = s.image.astype(np.float32) / 255.0
+        t = np.stack([s.edge, s.ice, s.ice_weight]).astype(np.float32)
+        # 1 where the image exists (rotations and padding bring in nothing)
+        inside = np.ones((1,) + x.shape[1:], np.float32)
+        stack = np.concatenate([x, t, inside])
+        k = int(rng.integers(4))
+        stack = np.rot90(stack, k, axes=(1, 2))
+        if rng.random() < 0.5:
+            stack = stack[:, :, ::-1]
+        if self.max_angle and rng.random() < 0.5:
+            angle = rng.uniform(-self.max_angle, self.max_angle)
+            stack = ndimage.rotate(stack, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+        stack = np.ascontiguousarray(stack)
+        # Crop (pad first if the image is smaller than the crop).
+        c = self.crop
+        _, h, w = stack.shape
+        if h < c or w < c:
+            ph, pw = max(0, c - h), max(0, c - w)
+            stack = np.pad(stack, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+            _, h, w = stack.shape
+        y0 = int(rng.integers(h - c + 1))
+        x0 = int(rng.integers(w - c + 1))
+        stack = stack[:, y0:y0 + c, x0:x0 + c]
+        x, edge, ice, weight, inside = stack[:3], stack[3], stack[4], stack[5], stack[6]
+        inside = inside > 0.99
+        # Contrast/brightness jitter per sample and Gaussian noise, then back to 0..1.
+        gain = rng.uniform(0.8, 1.25)
+        bias = rng.uniform(-0.08, 0.08)
+        x = (x - 0.5) * gain + 0.5 + bias
+        x = x + rng.normal(0, self.noise * rng.random(), x.shape).astype(np.float32)
+        x = np.clip(x, 0, 1) * inside  # outside the image is nodata (0), like the plugin's layering
+        edge = (edge > 0.5).astype(np.float32)
+        ice = (ice > 0.5).astype(np.float32)
+        weight = ((weight > 0.99) & inside).astype(np.float32)
+        return x.astype(np.float32), np.stack([edge, ice, weight, inside.astype(np.float32)])
