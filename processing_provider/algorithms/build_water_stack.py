@@ -76,6 +76,16 @@ class BuildWaterStack(QgsProcessingAlgorithm):
             "leaves no output."
         )
 
+    HELP = {
+        'SAR': 'One raster with a band per polarisation, or one single-band raster per polarisation; the first defines the output grid.',
+        'POLARISATIONS': "Names of the SAR bands in order: 'VV,VH' or 'HH,HV'.", 'SAR_INPUT': 'auto: floating point, >= 0 with a 99th percentile <= 10 is linear power, else dB; or force linear / db.',
+        'SAR_OUTPUT': 'db (default) writes 10 log10 of power, linear writes power, as_is leaves values alone (e.g. 8-bit renderings).',
+        'OPTICAL': 'Optional optical raster (e.g. a Landsat surface-reflectance composite).',
+        'OPTICAL_BANDS': 'Band numbers in the optical raster for RED, NIR, SWIR1, SWIR2, comma separated.',
+        'DEM': 'Optional elevation raster, resampled onto the SAR grid.',
+        'HAND': "Optional HAND raster (see 'Compute HAND').", 'RESAMPLING': 'Resampling for the inputs warped onto the SAR grid.',
+    }
+
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.SAR, "SAR rasters (one multi-band or one per polarisation)", QgsProcessing.TypeRaster))
@@ -98,6 +108,10 @@ class BuildWaterStack(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Water stack"))
         self.addOutput(QgsProcessingOutputString(self.CHANNELS, "Channels (band names)"))
         self.addOutput(QgsProcessingOutputString(self.SAR_UNITS, "SAR units written"))
+
+        for parameter in self.parameterDefinitions():
+            if parameter.name() in self.HELP:
+                parameter.setHelp(self.HELP[parameter.name()])
 
     def _optional(self, parameters, key, context, what):
         layer = self.parameterAsRasterLayer(parameters, key, context)

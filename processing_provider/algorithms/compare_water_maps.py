@@ -75,6 +75,15 @@ class CompareWaterMaps(QgsProcessingAlgorithm):
             "FN, TN, COMPARED_PIXELS). Maps that do not overlap are refused."
         )
 
+    HELP = {
+        'INPUT': 'The water map to score (class raster).',
+        'REFERENCE': 'The reference water map, on any overlapping grid.',
+        'INPUT_WATER': 'Codes meaning water in the water map, comma separated.',
+        'INPUT_LAND': 'Codes meaning not water in the water map; other codes are left out.',
+        'REFERENCE_WATER': 'Codes meaning water in the reference (OPERA DSWx WTR: 1,2).',
+        'REFERENCE_LAND': 'Codes meaning not water in the reference; other codes (cloud, fill) are left out.',
+    }
+
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Water map"))
         self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference water map"))
@@ -88,6 +97,10 @@ class CompareWaterMaps(QgsProcessingAlgorithm):
             self.OUTPUT, "Metrics table", QgsProcessing.TypeVector))
         for key in METRICS:
             self.addOutput(QgsProcessingOutputNumber(key.upper(), key.replace("_", " ")))
+
+        for parameter in self.parameterDefinitions():
+            if parameter.name() in self.HELP:
+                parameter.setHelp(self.HELP[parameter.name()])
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         pred_layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)

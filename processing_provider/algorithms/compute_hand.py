@@ -61,6 +61,13 @@ class ComputeHand(QgsProcessingAlgorithm):
             "DEMs first. A failed or cancelled run leaves no output."
         )
 
+    HELP = {
+        'INPUT': 'Elevation raster in metres; projected CRS, or geographic with cells of at most 0.1 degree below 80 degrees latitude (else give the cell size).',
+        'BAND': 'The band holding elevation (default 1).',
+        'ACC_THRESHOLD': 'Minimum number of upstream cells for a drainage cell; 0 uses the mean accumulation as asf_tools does.',
+        'CELL_SIZE': 'Cell size in metres; 0 derives it from the CRS (degrees are converted at the DEM centre latitude).',
+    }
+
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "DEM"))
         self.addParameter(QgsProcessingParameterBand(
@@ -74,6 +81,10 @@ class ComputeHand(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "HAND"))
         self.addOutput(QgsProcessingOutputNumber(self.DRAINAGE_CELLS, "Drainage cells"))
         self.addOutput(QgsProcessingOutputNumber(self.USED_THRESHOLD, "Accumulation threshold used"))
+
+        for parameter in self.parameterDefinitions():
+            if parameter.name() in self.HELP:
+                parameter.setHelp(self.HELP[parameter.name()])
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)

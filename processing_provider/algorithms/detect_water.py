@@ -73,6 +73,13 @@ class DetectWater(QgsProcessingAlgorithm):
             "A failed or cancelled run leaves no output."
         )
 
+    HELP = {
+        'INPUT': 'Raster whose band descriptions name the channels (VV, VH, HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).',
+        'MODEL_FILE': 'A Waterline water model; empty picks the shipped water model using the most channels the stack has.',
+        'THRESHOLD': 'Water where the probability is at least this.',
+        'MIN_AREA': 'Water polygons smaller than this (square metres) are dropped.',
+    }
+
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Water stack"))
         self.addParameter(QgsProcessingParameterFile(
@@ -93,6 +100,10 @@ class DetectWater(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.MODEL_USED, "Model used"))
         self.addOutput(QgsProcessingOutputNumber(self.WATER_PIXELS, "Water pixels"))
         self.addOutput(QgsProcessingOutputNumber(self.POLYGONS, "Water polygons written"))
+
+        for parameter in self.parameterDefinitions():
+            if parameter.name() in self.HELP:
+                parameter.setHelp(self.HELP[parameter.name()])
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         import numpy as np

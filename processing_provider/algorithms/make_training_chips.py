@@ -77,6 +77,18 @@ class MakeTrainingChips(QgsProcessingAlgorithm):
             "A failed or cancelled run removes the chips it wrote."
         )
 
+    HELP = {
+        'STACK': "A water stack whose band descriptions name the channels (from 'Build water stack').", 'LABELS': 'Label raster on any overlapping grid, e.g. DSWE INWAM or OPERA DSWx WTR; resampled by nearest neighbour.',
+        'SIZE': 'Chip edge in pixels (512 as in the seed study); chips do not overlap.',
+        'WATER_VALUES': 'Label codes meaning water, comma separated (DSWE: 1,2).',
+        'LAND_VALUES': 'Label codes meaning not water (DSWE: 0). Every other code is ignored (255).',
+        'CLOUD_VALUES': 'Label codes counted as cloud for the cloud filter (DSWE: 9).',
+        'MIN_WATER': 'Keep a chip only if water is at least this fraction of its valid labels.',
+        'MAX_CLOUD': 'Keep a chip only if cloud is at most this fraction of its pixels.',
+        'MAX_NODATA': 'Keep a chip only if nodata (stack or label) is at most this fraction of its pixels.',
+        'MIN_VALID': 'Keep a chip only if valid labels (water or not water) are at least this fraction of its pixels.',
+    }
+
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.STACK, "Water stack"))
         self.addParameter(QgsProcessingParameterRasterLayer(self.LABELS, "Label raster (e.g. DSWE INWAM)"))
@@ -100,6 +112,10 @@ class MakeTrainingChips(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.MANIFEST, "Manifest (CSV)"))
         self.addOutput(QgsProcessingOutputNumber(self.KEPT, "Chips kept"))
         self.addOutput(QgsProcessingOutputNumber(self.REJECTED, "Chips rejected"))
+
+        for parameter in self.parameterDefinitions():
+            if parameter.name() in self.HELP:
+                parameter.setHelp(self.HELP[parameter.name()])
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)
