@@ -135,9 +135,9 @@ def test_detect_water_with_shipped_model(run_alg, scene, tmp_path):
     truth = scene["water"].astype(bool)
     pred = mask == 1
     iou = (pred & truth & valid).sum() / ((pred | truth) & valid).sum()
-    # A 5 km clip that is 60 % water is normalised by its own percentiles, far from the
-    # whole-scene statistics the model is meant for (see weights/water_s1.md): a weak bound.
-    assert iou > 0.2, iou
+    # Held-out 2 x 2 tile blocks, each normalised by its own percentiles, score 0.24 to 0.80
+    # (README); this one (28 % water) scored 0.80 when measured.
+    assert iou > 0.7, iou
     layer = QgsVectorLayer(res["OUTPUT_POLYGONS"], "w", "ogr")
     areas = [f["area_m2"] for f in layer.getFeatures()]
     assert areas and min(areas) >= 5000

@@ -1,6 +1,7 @@
 """A small real-data water scene for tests, written into a temporary folder.
 
-* ``sar.tif``: 2 x 2 ETCI 2021 Sentinel-1 tiles (512 x 512 px, 10 m) as float32
+* ``sar.tif``: 2 x 2 ETCI 2021 Sentinel-1 tiles (x 8-9, y 22-23, in the held-out strip;
+  512 x 512 px, 10 m, 28 % water) as float32
   linear power (the 8-bit rendering read as a linear dB scale, -30..0 dB),
   nodata NaN where the rendering has 0, placed in UTM 14N over Dallas so the
   real HydroSHEDS DEM covers it. (The placement is made up; the pixels are real.)
@@ -54,7 +55,7 @@ def to_linear(v8):
     return out
 
 
-def write_scene(folder, etci, misc, x0=10, y0=20):
+def write_scene(folder, etci, misc, x0=8, y0=22):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     vv, vh, water = etci_block(etci, x0, y0)
