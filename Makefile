@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-rasterio python3-fiona \
 	python3-shapely python3-scipy python3-skimage python3-venv python3-pip \
-	python3-pyproj make zip
+	python3-pyproj python3-numba python3-pandas make zip
 # qgis_process in a throw-away profile, never the user's own
 export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg
