@@ -48,6 +48,11 @@ def engine_errors(feedback=None):
         raise QgsProcessingException("Cancelled by the user; no output was written.")
     except (ValueError, OSError) as exc:
         raise QgsProcessingException(str(exc)) from exc
+    except ImportError as exc:
+        raise QgsProcessingException(
+            f"A Python package this algorithm needs is missing from QGIS's Python ({exc}); "
+            "install it as the README's 'Installing into your QGIS' says."
+        ) from exc
 
 
 def raster_path(layer, what="input raster"):

@@ -29,7 +29,11 @@ def algorithm_classes():
     for info in sorted(pkgutil.iter_modules(algorithms.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{algorithms.__name__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{algorithms.__name__}.{info.name}")
+        except Exception as exc:  # one broken algorithm must not hide the others
+            QgsMessageLog.logMessage(f"Waterline: algorithm {info.name} not loaded: {exc}", "Waterline")
+            continue
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if (
                 issubclass(cls, QgsProcessingAlgorithm)
