@@ -132,10 +132,11 @@ def test_detect_appends_new_scenes_only(run_alg, weights, tmp_path):
 
 
 def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
-    from plugin.engine.front_scene import layer_grey_raster
+    from plugin.engine.layering import layer_calfin_raster
 
     grey, label = _scene(tmp_path, HELD_OUT[0])
-    layered = layer_grey_raster(grey, str(tmp_path / "LE07_layered.tif"))
+    layered = str(tmp_path / "LE07_layered.tif")
+    layer_calfin_raster(grey, layered)
     cols = np.flatnonzero(label.any(axis=0))
     fjord = np.zeros(label.shape, np.uint8)
     fjord[:, cols.min() + 10: cols.max() - 10] = 1  # narrower than the front: walls cut it

@@ -1,7 +1,6 @@
 """Front training: datasets, a tiny CPU run that learns, export -> engine load."""
 
 import numpy as np
-import pytest
 import torch
 
 from conftest import shared_path

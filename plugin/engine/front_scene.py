@@ -20,7 +20,7 @@ from rasterio import features
 from rasterio.warp import Resampling, reproject
 
 from . import raster_io
-from .enhance import halo, layer_calfin, stretch_limits
+from .layering import layer_calfin_raster
 from .fronts import ice_classes, extract_fronts
 from .scene_names import parse_scene_name
 
@@ -38,33 +38,6 @@ class SceneResult:
     fronts: list = field(default_factory=list)  # fronts.Front, xy in pixels
     lines: list = field(default_factory=list)  # (N, 2) map coordinates, parallel to ``fronts``
     ice_polygons: list = field(default_factory=list)  # (class 1 ice / 0 ocean, GeoJSON-like geometry)
-
-
-def layer_grey_raster(src_path, dst_path, window_size=1024, progress=None, is_canceled=None):
-    """Write the 3-band CALFIN layering of a 1-band grey raster, window by window.
-
-    The stretch limits come from the whole scene (decimated sample) and every
-    window is read with the layering halo, so the result equals a whole-scene run.
-    """
-    with rasterio.open(src_path) as src:
-        if src.count != 1:
-            raise ValueError(f"{os.path.basename(src_path)} has {src.count} bands; layering needs one grey band")
-        values = raster_io.decimated_sample(src, 1)
-        if values.size == 0:
-            raise ValueError(f"{os.path.basename(src_path)} holds no valid pixels (all nodata)")
-        limits = stretch_limits(values)
-        profile = raster_io.output_profile(src, 3, "uint8", nodata=0)
-        total = raster_io.count_windows(src.width, src.height, window_size)
-        with raster_io.open_output(dst_path, profile, ["RAW", "LOCAL_CONTRAST", "SHADOWS_HIGHLIGHTS"]) as dst:
-            for i, (core, padded) in enumerate(raster_io.windows(src.width, src.height, window_size, halo())):
-                raster_io.check_cancel(is_canceled)
-                band = src.read(1, window=padded)
-                valid = raster_io.valid_mask(src, padded)
-                layered = layer_calfin(band, valid, limits)
-                dst.write(raster_io.crop_to_core(layered, core, padded), window=core)
-                if progress:
-                    progress((i + 1) / total)
-    return dst_path
 
 
 def read_fjord(fjord_path, like):
@@ -162,8 +135,8 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     os.makedirs(work_dir, exist_ok=True)
     stem = os.path.splitext(name)[0]
     if count == 1:
-        layered = layer_grey_raster(src_path, os.path.join(work_dir, stem + "_layered.tif"),
-                                    progress=step(0.0, 0.2), is_canceled=is_canceled)
+        layered = os.path.join(work_dir, stem + "_layered.tif")
+        layer_calfin_raster(src_path, layered, progress=step(0.0, 0.2), is_canceled=is_canceled)
     probs = prob_path or os.path.join(work_dir, stem + "_prob.tif")
     predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.7), is_canceled=is_canceled, log=log)
     with rasterio.open(probs) as p:
