@@ -131,3 +131,22 @@ def test_command_line_trains_and_exports(tmp_path):
     summary = metrics["evaluation"]["summary"]
     assert set(summary) == {"landsat", "sar"}
     assert 0 <= summary["landsat"]["front_found_fraction"] <= 1
+
+
+@pytest.mark.parametrize("as_checkpoint", [True, False])
+def test_init_starts_from_saved_weights(tmp_path, as_checkpoint):
+    from training.fronts.train import train
+    from training.nets.deeplab import DeepLabV3Plus
+
+    config = dict(widths=(8, 8, 8, 8), blocks=(1, 1, 1, 1), aspp_channels=8, low_channels=8, decoder_channels=8)
+    torch.manual_seed(123)
+    saved = DeepLabV3Plus(**config)
+    path = tmp_path / "saved.pt"
+    torch.save({"config": saved.config, "state": saved.state_dict()} if as_checkpoint else saved.state_dict(), path)
+    # seed=0 would initialise different weights; zero epochs leaves exactly what --init loaded.
+    net, history = train([], [], net_config=config, epochs=0, seed=0, init=path)
+    assert history == []
+    for name, value in saved.state_dict().items():
+        assert torch.equal(net.state_dict()[name], value), name
+    fresh, _ = train([], [], net_config=config, epochs=0, seed=0)
+    assert not torch.equal(next(iter(fresh.parameters())), next(iter(saved.parameters())))

@@ -37,6 +37,10 @@ def add_arguments(parser):
     parser.add_argument("--samples-per-epoch", type=int, default=512)
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--init", default=None,
+                        help="start from saved torch weights (a checkpoint of this job, same NET_CONFIG)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="where to save the final torch weights (default: build/fronts/<out stem>.pt)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images per dataset")
@@ -103,13 +107,16 @@ def main(args):
     net, history = train(
         train_set, val_set, net_config=NET_CONFIG, epochs=args.epochs, minutes=args.minutes,
         batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, crop=args.crop, lr=args.lr,
-        seed=args.seed,
+        seed=args.seed, init=args.init,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = Path("build/fronts") / (out.stem + ".pt")
+    ckpt = Path(args.checkpoint) if args.checkpoint else Path("build/fronts") / (out.stem + ".pt")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": net.config, "state": net.state_dict()}, ckpt)
-    meta = model_metadata(args.tile_size, args.overlap, f"(trained {len(history)} epochs on CPU)")
+    note = f"(trained {len(history)} epochs on CPU)"
+    if args.init:
+        note = f"(continued for {len(history)} epochs on CPU from {Path(args.init).name})"
+    meta = model_metadata(args.tile_size, args.overlap, note)
     export_onnx(net, out, meta)
     metrics = {
         "settings": {k: v for k, v in vars(args).items() if k != "run"},

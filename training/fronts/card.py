@@ -7,6 +7,45 @@ def _f(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _run_text(metrics):
+    """Optimiser and run bullets: one run, or the stages of a continued run (``metrics["stages"]``)."""
+    s = metrics.get("settings", {})
+    history = metrics.get("history", [])
+    last = history[-1] if history else {}
+    stages = metrics.get("stages")
+    if not stages:
+        return f"""- AdamW, lr {s.get("lr")} with a cosine decay over the time budget, weight decay 1e-4, batch
+  {s.get("batch_size")}, {s.get("samples_per_epoch")} samples per epoch.
+- Run: `python -m training fronts --out weights/calving_front.onnx --minutes {s.get("minutes")}`
+  (`make train-fronts`) on **CPU only, 2 threads shared with other jobs**; it stopped at
+  the time budget after **{last.get("epoch", "?")} epochs** ({_f(last.get("seconds", 0) / 60, 0)} min), final
+  training loss {_f(last.get("train_loss"), 3)}. This is a short CPU run, far from converged: a
+  GPU run with more epochs and wider layers should do clearly better.
+"""
+    epochs = sum(st["epochs"] for st in stages)
+    minutes = sum(st["minutes"] for st in stages)
+    lines = [f"- AdamW, weight decay 1e-4, batch {s.get('batch_size')}, {s.get('samples_per_epoch')} samples per "
+             f"epoch, cosine learning-rate decay over each stage's time budget (optimiser and schedule restart "
+             f"with each stage).",
+             f"- Trained in {len(stages)} stages, **{epochs} epochs in {minutes:.0f} min** in all, on **CPU only, "
+             f"2 threads shared with other jobs**:"]
+    for i, st in enumerate(stages, 1):
+        lines.append(f"  {i}. `{st['command']}`: lr {st['lr']}, stopped at the time budget after "
+                     f"{st['epochs']} epochs ({st['minutes']:.0f} min), final training loss "
+                     f"{_f(st.get('final_train_loss'), 3)}.")
+    lines.append("  This is a short CPU run, far from converged: a GPU run with more epochs and wider layers "
+                 "should do clearly better.")
+    return "\n".join(lines) + "\n"
+
+
+def _earlier_text(metrics):
+    """One line of history: the held-out numbers of earlier versions of the model."""
+    earlier = metrics.get("earlier_evaluations")
+    if not earlier:
+        return ""
+    return "History: " + "; ".join(earlier) + ".\n\n"
+
+
 def write_card(path, metrics, onnx_path):
     s = metrics.get("settings", {})
     cfg = metrics.get("net_config", {})
@@ -74,14 +113,7 @@ fjord) and rows between the parts of a folded front are ignored.
   are not rotated like the training subsets, so the model must be orientation-agnostic),
   small rotations (+-15 degrees), contrast/brightness jitter, Gaussian noise. Landsat and SAR
   drawn half and half.
-- AdamW, lr {s.get("lr")} with a cosine decay over the time budget, weight decay 1e-4, batch
-  {s.get("batch_size")}, {s.get("samples_per_epoch")} samples per epoch.
-- Run: `python -m training fronts --out weights/calving_front.onnx --minutes {s.get("minutes")}`
-  (`make train-fronts`) on **CPU only, 2 threads shared with other jobs**; it stopped at
-  the time budget after **{last.get("epoch", "?")} epochs** ({_f(last.get("seconds", 0) / 60, 0)} min), final
-  training loss {_f(last.get("train_loss"), 3)}. This is a short CPU run, far from converged: a
-  GPU run with more epochs and wider layers should do clearly better.
-
+{_run_text(metrics)}
 ## Measured on the held-out glaciers
 
 How: each held-out image is layered exactly as the plugin layers a grey scene, run
@@ -108,7 +140,7 @@ columns the reference front spans (every row, 2 px in from its ends), standing i
 for a user-drawn fjord mask; since it borrows the reference's extent it is
 optimistic, and it still leaves the wall stretches next to the front's ends.
 
-Pixel-level validation at the end of training (whole images, threshold 0.5): ice IoU
+{_earlier_text(metrics)}Pixel-level validation at the end of training (whole images, threshold 0.5): ice IoU
 {_f(val.get("ice_iou"))}, front F1 within 2 px {_f(val.get("edge_f1_2px"))}.
 
 For comparison (not the same test scenes): CALFIN reports 2.25 px mean error on its

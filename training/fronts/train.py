@@ -38,6 +38,12 @@ def loss_fn(logits, target):
     return sum(parts), parts
 
 
+def load_weights(path):
+    """State dict from a checkpoint written by ``python -m training fronts`` ({config, state}) or a bare one."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return saved["state"] if "state" in saved else saved
+
+
 def pad_to(x, multiple=16):
     """Pad a (C, H, W) array at the bottom/right so H and W are multiples of ``multiple``."""
     h, w = x.shape[-2:]
@@ -107,17 +113,21 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 
 
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
-          samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None):
+          samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
+          init=None):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0 over the run; with a
     time budget the schedule runs on elapsed time so a budgeted run still ends
-    at a low learning rate.
+    at a low learning rate. ``init`` is a checkpoint saved by this job (or a
+    plain state_dict) to start from; the optimiser and schedule start fresh.
     """
     log = log or (lambda text: print(text, flush=True))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = DeepLabV3Plus(**(net_config or {}))
+    if init:
+        net.load_state_dict(load_weights(init))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     augment = Augment(crop=crop, rng=rng)
     history = []
