@@ -104,10 +104,14 @@ def test_extract_rejects_short_and_weak_fronts():
     edge = np.zeros((60, 60), np.float32)
     edge[30, 10:22] = 0.9  # 11 px long
     edge[10, 5:55] = 0.55  # long but weak
-    result = extract_fronts(edge, min_length_px=20, min_confidence=0.6)
+    result = extract_fronts(edge, min_length_px=20, min_confidence=0.6, max_fronts=10)
     flags = sorted(f.quality for f in result.fronts)
     assert flags == sorted([QUALITY_SHORT, QUALITY_LOW_CONFIDENCE])
     assert result.accepted == []
+    # by default one line per scene is kept: a good one before any rejected one
+    edge[50, 5:55] = 0.9
+    best = extract_fronts(edge, min_length_px=20, min_confidence=0.6).fronts
+    assert len(best) == 1 and best[0].quality == QUALITY_GOOD and best[0].length_px > 45
     assert extract_fronts(np.zeros((20, 20))).fronts == []
 
 
@@ -134,7 +138,7 @@ def test_extraction_on_real_fronts_recovers_the_labelled_line():
         edge = ndimage.gaussian_filter(s.edge.astype(np.float32), 0.7)
         edge = edge / edge.max() * 0.9
         ice = np.where(s.ice_weight > 0, s.ice, 0.5).astype(np.float32)
-        result = extract_fronts(edge, ice)
+        result = extract_fronts(edge, ice, max_fronts=10)  # labelled fronts may come in pieces
         assert result.accepted, f"no front traced in {s.name}"
         pred = np.concatenate([f.xy for f in result.accepted])
         errors.append(symmetric_distance(pred, points_from_mask(s.edge_1px))["mean"])

@@ -101,7 +101,8 @@ def write_png(path, rgb):
 
 
 def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_path=None,
-                 edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, include_rejected=False,
+                 edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, max_fronts=1,
+                 include_rejected=False,
                  progress=None, is_canceled=None, log=None):
     """Run the whole pipeline on one scene file; returns a ``SceneResult``.
 
@@ -156,7 +157,7 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     min_length_px = min_length_m / pixel_size if pixel_size > 0 else 0.0
     extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), fjord, valid,
                                 edge_threshold=edge_threshold, min_confidence=min_confidence,
-                                min_length_px=min_length_px)
+                                min_length_px=min_length_px, max_fronts=max_fronts)
     fronts = extraction.fronts if include_rejected else extraction.accepted
     classes = ice_classes(ice, valid) if ice is not None else None
     result = SceneResult(parse_scene_name(src_path), crs, transform, pixel_size, fronts,

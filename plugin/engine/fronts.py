@@ -20,7 +20,8 @@ Steps (CALFIN's post-processing idea, in closed form):
    connected part is ordered by its longest path (double Dijkstra);
 5. each line gets a mean edge confidence and a quality flag:
    ``good``, ``partial`` (with a fjord mask: does not reach both walls),
-   ``short`` or ``low_confidence``.
+   ``short`` or ``low_confidence``; by default only the best line is kept
+   (one front per glacier subset, as in CALFIN).
 
 Coordinates are pixel coordinates ``(x, y) = (column + 0.5, row + 0.5)``,
 i.e. pixel centres in the raster's own grid, so an affine geotransform maps
@@ -154,12 +155,14 @@ def _spans_fjord(xy, fjord, reach):
 
 def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, ice_threshold=0.5,
                    boundary_threshold=0.25, min_length_px=20.0, min_confidence=0.5, max_gap=8.0,
-                   min_piece_px=5.0, wall_reach_px=6.0, max_fronts=10, border_px=3):
+                   min_piece_px=5.0, wall_reach_px=6.0, max_fronts=1, border_px=3):
     """Front lines from probability maps; see the module docstring. Returns an ``Extraction``.
 
     ``min_length_px``/``min_confidence`` decide the quality flag; pieces shorter
-    than ``min_piece_px`` are dropped as noise. At most ``max_fronts`` lines,
-    longest first.
+    than ``min_piece_px`` are dropped as noise. At most ``max_fronts`` lines:
+    good ones first, longest first. The default keeps one, as CALFIN extracts
+    one front per glacier domain: the longest well-supported line is the front
+    and shorter pieces are mostly melange edges and fjord walls.
     """
     edge = np.asarray(edge, np.float32)
     if edge.ndim != 2:
@@ -200,7 +203,7 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
         else:
             quality = QUALITY_GOOD
         fronts.append(Front(xy, confidence, length, quality, spans))
-    fronts.sort(key=lambda f: -f.length_px)
+    fronts.sort(key=lambda f: (f.quality != QUALITY_GOOD, -f.length_px))
     result.fronts = fronts[:max_fronts]
     return result
 

@@ -70,6 +70,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
     MODEL = "MODEL"
     EDGE_THRESHOLD = "EDGE_THRESHOLD"
     MIN_CONFIDENCE = "MIN_CONFIDENCE"
+    MAX_FRONTS = "MAX_FRONTS"
     MIN_LENGTH = "MIN_LENGTH"
     INCLUDE_REJECTED = "INCLUDE_REJECTED"
     OUTPUT = "OUTPUT"
@@ -139,6 +140,11 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             self.MIN_LENGTH, "Minimum front length (m)", QgsProcessingParameterNumber.Double,
             1000.0, minValue=0.0),
             "Shorter fronts are rejected (quality short)."))
+        self.addParameter(with_help(QgsProcessingParameterNumber(
+            self.MAX_FRONTS, "Fronts per scene", QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=50),
+            "How many lines to keep per scene, best first (good before rejected, longer first). 1, the "
+            "default, keeps the calving front of a glacier subset as CALFIN does; raise it for a scene "
+            "with several glaciers."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),
             "Keep rejected fronts in the line layer, flagged, instead of leaving them out."))
@@ -201,6 +207,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         model = self._model(parameters, context, feedback)
         edge_threshold = self.parameterAsDouble(parameters, self.EDGE_THRESHOLD, context)
         min_conf = self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context)
+        max_fronts = self.parameterAsInt(parameters, self.MAX_FRONTS, context)
         min_length = self.parameterAsDouble(parameters, self.MIN_LENGTH, context)
         include_rejected = self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context)
         prob_folder = self._folder(self.parameterAsString(parameters, self.PROB_FOLDER, context))
@@ -232,7 +239,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
                         prob_path=os.path.join(prob_folder, stem + "_prob.tif") if prob_folder else None,
                         qa_path=os.path.join(qa_folder, stem + "_qa.png") if qa_folder else None,
                         edge_threshold=edge_threshold, min_confidence=min_conf, min_length_m=min_length,
-                        include_rejected=include_rejected, progress=eng.progress, is_canceled=eng.is_canceled,
+                        max_fronts=max_fronts, include_rejected=include_rejected, progress=eng.progress, is_canceled=eng.is_canceled,
                         log=feedback.pushInfo)
                 to_out = None
                 if crs != out_crs:
