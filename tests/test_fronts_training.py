@@ -1,6 +1,7 @@
 """Front training: datasets, a tiny CPU run that learns, export -> engine load."""
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import shared_path
