@@ -50,7 +50,6 @@ def write_card(path, metrics, onnx_path):
     s = metrics.get("settings", {})
     cfg = metrics.get("net_config", {})
     history = metrics.get("history", [])
-    last = history[-1] if history else {}
     val = next((h["val"] for h in reversed(history) if "val" in h), {})
     ev = metrics.get("evaluation", {}).get("summary", {})
     land, sar = ev.get("landsat", {}), ev.get("sar", {})
