@@ -4,7 +4,7 @@ feedback adapters, and turning QGIS layers into files the engine can open."""
 import contextlib
 import os
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException, QgsRasterLayer
+from qgis.core import QgsCoordinateReferenceSystem, QgsField, QgsFields, QgsProcessingException, QgsRasterLayer
 
 from ..plugin.engine.raster_io import Cancelled
 
@@ -107,3 +107,11 @@ def help_string(algorithm, summary, outputs=""):
     if outputs:
         lines += ["", outputs]
     return "\n".join(lines)
+
+
+def make_fields(spec):
+    """QgsFields from ``[(name, QVariant type), ...]``."""
+    fields = QgsFields()
+    for name, kind in spec:
+        fields.append(QgsField(name, kind))
+    return fields

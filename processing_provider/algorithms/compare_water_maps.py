@@ -4,8 +4,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -17,7 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, raster_path, make_fields
 from ...plugin.engine import water_metrics
 
 METRICS = ("iou", "f1", "precision", "recall", "accuracy", "tp", "fp", "fn", "tn", "compared_pixels")
@@ -115,9 +113,7 @@ class CompareWaterMaps(QgsProcessingAlgorithm):
         with engine_errors(feedback):
             m = water_metrics.compare(pred, ref, *values, progress=engine.progress,
                                       is_canceled=engine.is_canceled, log=feedback.pushInfo)
-        fields = QgsFields()
-        fields.append(QgsField("metric", QVariant.String))
-        fields.append(QgsField("value", QVariant.Double))
+        fields = make_fields([("metric", QVariant.String), ("value", QVariant.Double)])
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
                                           QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem())
         if sink is None:

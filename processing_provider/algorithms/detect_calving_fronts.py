@@ -10,8 +10,6 @@ from qgis.core import (
     QgsDistanceArea,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsGeometry,
     QgsLineString,
     QgsPointXY,
@@ -34,7 +32,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help, make_fields
 from ...plugin.engine import front_scene
 from ...plugin.engine.model import default_weights_dir, load_model
 
@@ -42,26 +40,15 @@ DEFAULT_MODEL = "calving_front.onnx"
 
 
 def front_fields():
-    fields = QgsFields()
-    fields.append(QgsField("scene_id", QVariant.String))
-    fields.append(QgsField("date", QVariant.Date))
-    fields.append(QgsField("sensor", QVariant.String))
-    fields.append(QgsField("front_no", QVariant.Int))
-    fields.append(QgsField("length_m", QVariant.Double))
-    fields.append(QgsField("confidence", QVariant.Double))
-    fields.append(QgsField("quality", QVariant.String))
-    fields.append(QgsField("spans_fjord", QVariant.String))
-    fields.append(QgsField("model", QVariant.String))
-    fields.append(QgsField("source", QVariant.String))
-    return fields
+    return make_fields([
+        ("scene_id", QVariant.String), ("date", QVariant.Date), ("sensor", QVariant.String),
+        ("front_no", QVariant.Int), ("length_m", QVariant.Double), ("confidence", QVariant.Double),
+        ("quality", QVariant.String), ("spans_fjord", QVariant.String), ("model", QVariant.String),
+        ("source", QVariant.String)])
 
 
 def ice_fields():
-    fields = QgsFields()
-    fields.append(QgsField("scene_id", QVariant.String))
-    fields.append(QgsField("date", QVariant.Date))
-    fields.append(QgsField("class", QVariant.String))
-    return fields
+    return make_fields([("scene_id", QVariant.String), ("date", QVariant.Date), ("class", QVariant.String)])
 
 
 class DetectCalvingFronts(QgsProcessingAlgorithm):

@@ -3,8 +3,6 @@
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -20,7 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..common import EngineFeedback, check_crs, engine_errors, raster_path
+from ..common import EngineFeedback, check_crs, engine_errors, raster_path, make_fields
 from ...plugin.engine import inference, water_models, water_polygons
 from ...plugin.engine.model import find_models, load_model, read_meta
 
@@ -145,9 +143,7 @@ class DetectWater(QgsProcessingAlgorithm):
             n_poly = 0
             dest = None
             if want_polygons:
-                fields = QgsFields()
-                fields.append(QgsField("id", QVariant.Int))
-                fields.append(QgsField("area_m2", QVariant.Double))
+                fields = make_fields([("id", QVariant.Int), ("area_m2", QVariant.Double)])
                 sink, dest = self.parameterAsSink(parameters, self.OUTPUT_POLYGONS, context, fields,
                                                   QgsWkbTypes.Polygon, crs)
                 if sink is None:

@@ -8,8 +8,6 @@ from qgis.core import (
     QgsAuthMethodConfig,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -29,7 +27,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine import asf_client
 from ...plugin.engine.raster_io import Cancelled
-from ..common import EngineFeedback, help_string, with_help
+from ..common import EngineFeedback, help_string, with_help, make_fields
 
 
 def earthdata_login(authcfg):
@@ -163,12 +161,9 @@ class DownloadAsf(QgsProcessingAlgorithm):
 
     @staticmethod
     def _report_fields():
-        fields = QgsFields()
-        for name, kind in (("granule", QVariant.String), ("file", QVariant.String),
-                           ("status", QVariant.String), ("size_bytes", QVariant.LongLong),
-                           ("geotiffs", QVariant.String)):
-            fields.append(QgsField(name, kind))
-        return fields
+        return make_fields([("granule", QVariant.String), ("file", QVariant.String),
+                            ("status", QVariant.String), ("size_bytes", QVariant.LongLong),
+                            ("geotiffs", QVariant.String)])
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
         # Runs in the main thread: a master password prompt (desktop) must not

@@ -8,9 +8,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsGeometry,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -25,7 +23,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..common import check_crs, engine_errors, help_string, raster_path, with_help
+from ..common import check_crs, engine_errors, help_string, raster_path, with_help, make_fields
 from ...plugin.engine.front_metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
 from ...plugin.engine.scene_names import match_key
 
@@ -39,18 +37,10 @@ def geometry_lines(geom):
 
 
 def table_fields():
-    fields = QgsFields()
-    fields.append(QgsField("scene_id", QVariant.String))
-    fields.append(QgsField("found", QVariant.Int))
-    fields.append(QgsField("pred_fronts", QVariant.Int))
-    fields.append(QgsField("mean_m", QVariant.Double))
-    fields.append(QgsField("median_m", QVariant.Double))
-    fields.append(QgsField("pred_to_ref_m", QVariant.Double))
-    fields.append(QgsField("ref_to_pred_m", QVariant.Double))
-    fields.append(QgsField("pixel_m", QVariant.Double))
-    fields.append(QgsField("mean_px", QVariant.Double))
-    fields.append(QgsField("median_px", QVariant.Double))
-    return fields
+    return make_fields([("scene_id", QVariant.String), ("found", QVariant.Int), ("pred_fronts", QVariant.Int)]
+                       + [(name, QVariant.Double) for name in (
+                           "mean_m", "median_m", "pred_to_ref_m", "ref_to_pred_m", "pixel_m", "mean_px",
+                           "median_px")])
 
 
 class EvaluateFronts(QgsProcessingAlgorithm):

@@ -9,8 +9,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -26,7 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
 
 from ...plugin.engine import dswe_pairing
-from ..common import EngineFeedback, engine_errors, help_string, with_help
+from ..common import EngineFeedback, engine_errors, help_string, with_help, make_fields
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 OUTPUT_FIELDS = [
@@ -197,9 +195,7 @@ class PairSarDswe(QgsProcessingAlgorithm):
                 keep_rejected=self.parameterAsBool(parameters, self.KEEP_REJECTED, context),
                 progress=engine.progress, is_canceled=engine.is_canceled,
             )
-        fields = QgsFields()
-        for name, kind in OUTPUT_FIELDS:
-            fields.append(QgsField(name, kind))
+        fields = make_fields(OUTPUT_FIELDS)
         sink, dest = self.parameterAsSink(
             parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
         if sink is None:

@@ -5,8 +5,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -24,17 +22,14 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine import asf_client
-from ..common import engine_errors, help_string, with_help
+from ..common import engine_errors, help_string, with_help, make_fields
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 _QTYPES = {"str": QVariant.String, "int": QVariant.Int, "bigint": QVariant.LongLong}
 
 
 def footprint_fields():
-    fields = QgsFields()
-    for name, kind in asf_client.FOOTPRINT_FIELDS:
-        fields.append(QgsField(name, _QTYPES[kind]))
-    return fields
+    return make_fields([(name, _QTYPES[kind]) for name, kind in asf_client.FOOTPRINT_FIELDS])
 
 
 class SearchAsf(QgsProcessingAlgorithm):

@@ -7,8 +7,6 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -33,7 +31,7 @@ from shapely import wkt
 from ...plugin.engine import subset
 from ...plugin.engine.raster_io import Cancelled
 from ...plugin.engine.scene_names import parse_scene_name
-from ..common import EngineFeedback, engine_errors, help_string, raster_path, rasterio_crs, with_help
+from ..common import EngineFeedback, engine_errors, help_string, raster_path, rasterio_crs, with_help, make_fields
 
 RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
 CLOUD_KIND_LABELS = (
@@ -160,12 +158,10 @@ class SubsetScenes(QgsProcessingAlgorithm):
             grid = subset.domain_grid(domain.bounds, crs, pixel)
         feedback.pushInfo(f"Domain grid: {grid.width} x {grid.height} pixels of {pixel:g} units")
 
-        fields = QgsFields()
-        for name, kind in (("scene", QVariant.String), ("status", QVariant.String),
-                           ("reason", QVariant.String), ("nodata_pct", QVariant.Double),
-                           ("cloud_pct", QVariant.Double), ("date", QVariant.String),
-                           ("sensor", QVariant.String), ("path", QVariant.String)):
-            fields.append(QgsField(name, kind))
+        fields = make_fields([
+            ("scene", QVariant.String), ("status", QVariant.String), ("reason", QVariant.String),
+            ("nodata_pct", QVariant.Double), ("cloud_pct", QVariant.Double), ("date", QVariant.String),
+            ("sensor", QVariant.String), ("path", QVariant.String)])
         sink, table_id = self.parameterAsSink(
             parameters, self.OUTPUT_TABLE, context, fields, QgsWkbTypes.NoGeometry)
 
