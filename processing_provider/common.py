@@ -2,6 +2,7 @@
 feedback adapters, and turning QGIS layers into files the engine can open."""
 
 import contextlib
+import glob
 import os
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsField, QgsFields, QgsProcessingException, QgsRasterLayer
@@ -68,6 +69,16 @@ def raster_path(layer, what="input raster"):
     if not os.path.exists(path):
         raise QgsProcessingException(f"The {what} file {path} does not exist.")
     return path
+
+
+def raster_paths(layers, folder, patterns=("*.tif",), what="raster"):
+    """Files behind raster layers, then the files in ``folder`` matching ``patterns`` (sorted)."""
+    paths = [raster_path(layer, f"{what} {layer.name()}") for layer in layers]
+    if folder:
+        if not os.path.isdir(folder):
+            raise QgsProcessingException(f"The folder {folder} does not exist.")
+        paths += sorted({p for pattern in patterns for p in glob.glob(os.path.join(folder, pattern))})
+    return paths
 
 
 def check_crs(layer, what="input raster"):

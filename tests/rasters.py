@@ -27,6 +27,16 @@ def write_tif(path, array, crs=POLAR, transform=None, nodata=None, descriptions=
     return str(path)
 
 
+def moved_copy(src_path, dst_path, transform):
+    """A copy of a real raster placed elsewhere (same pixels and CRS, another transform)."""
+    with rasterio.open(src_path) as src:
+        profile = dict(src.profile, transform=transform)
+        data = src.read()
+    with rasterio.open(dst_path, "w", **profile) as dst:
+        dst.write(data)
+    return str(dst_path)
+
+
 def png_to_tif(png_path, tif_path, band=1, **kwargs):
     """A real PNG from ../shared (no georeferencing) as a georeferenced GeoTIFF."""
     with rasterio.open(png_path) as src:

@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 
 from conftest import ROOT, shared_path
 from plugin.engine.model import read_meta
+from rasters import moved_copy
 from water_scene import write_scene
 
 DALLAS = ("misc", "hydrosheds_dem_dallas.tif")
@@ -177,12 +178,7 @@ def test_compare_water_maps_qgis_process(qgis_process, tmp_path):
 
 
 def test_compare_water_maps_refuses_non_overlapping(run_alg, tmp_path):
-    moved = tmp_path / "moved.tif"
-    with rasterio.open(shared_path(*PLANET)) as src:
-        profile = dict(src.profile, transform=from_origin(200000, 1000000, 3, 3))
-        data = src.read()
-    with rasterio.open(moved, "w", **profile) as dst:
-        dst.write(data)
+    moved = moved_copy(shared_path(*PLANET), tmp_path / "moved.tif", from_origin(200000, 1000000, 3, 3))
     msg = failure(run_alg, "compare_water_maps", {
         "INPUT": str(shared_path(*DSWX)), "REFERENCE": str(moved), "OUTPUT": "memory:"})
     assert "do not overlap" in msg

@@ -10,6 +10,7 @@ from rasterio.transform import from_origin
 
 from conftest import shared_path
 from plugin.engine import chips, hand, water_metrics, water_models, water_polygons, water_stack
+from rasters import moved_copy
 from water_scene import write_scene
 
 DALLAS = ("misc", "hydrosheds_dem_dallas.tif")
@@ -158,12 +159,7 @@ def test_compare_dswx_with_planet():
 
 
 def test_compare_refuses_maps_that_do_not_overlap(tmp_path):
-    moved = tmp_path / "moved.tif"
-    with rasterio.open(shared_path(*PLANET)) as src:
-        profile = dict(src.profile, transform=from_origin(200000, 1000000, 3, 3))
-        data = src.read()
-    with rasterio.open(moved, "w", **profile) as dst:
-        dst.write(data)
+    moved = moved_copy(shared_path(*PLANET), tmp_path / "moved.tif", from_origin(200000, 1000000, 3, 3))
     with pytest.raises(ValueError, match="do not overlap"):
         water_metrics.compare(shared_path(*DSWX), moved)
 

@@ -1,12 +1,9 @@
 """Derive a starter fjord mask from several subsets of one domain."""
 
-import glob
-import os
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
-    QgsProcessingException,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -14,7 +11,7 @@ from qgis.core import (
 )
 
 from ...plugin.engine import fjord
-from ..common import EngineFeedback, engine_errors, help_string, raster_path, with_help
+from ..common import EngineFeedback, engine_errors, help_string, raster_paths, with_help
 
 
 class FjordMaskFromStack(QgsProcessingAlgorithm):
@@ -70,13 +67,8 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        paths = [raster_path(layer, f"subset {layer.name()}")
-                 for layer in self.parameterAsLayerList(parameters, self.INPUTS, context)]
-        folder = self.parameterAsFile(parameters, self.FOLDER, context)
-        if folder:
-            if not os.path.isdir(folder):
-                raise QgsProcessingException(f"The folder {folder} does not exist.")
-            paths += sorted(glob.glob(os.path.join(folder, "*.tif")))
+        paths = raster_paths(self.parameterAsLayerList(parameters, self.INPUTS, context),
+                             self.parameterAsFile(parameters, self.FOLDER, context), what="subset")
         band = self.parameterAsInt(parameters, self.BAND, context)
         fraction = self.parameterAsDouble(parameters, self.STATIC_FRACTION, context)
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)

@@ -1,6 +1,5 @@
 """Subset scenes to a domain polygon on one shared grid (CALFIN step 1)."""
 
-import glob
 import os
 
 from qgis.core import (
@@ -31,7 +30,7 @@ from shapely import wkt
 from ...plugin.engine import subset
 from ...plugin.engine.raster_io import Cancelled
 from ...plugin.engine.scene_names import parse_scene_name
-from ..common import EngineFeedback, engine_errors, help_string, raster_path, rasterio_crs, with_help, make_fields
+from ..common import EngineFeedback, engine_errors, help_string, raster_path, raster_paths, rasterio_crs, with_help, make_fields
 
 RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
 CLOUD_KIND_LABELS = (
@@ -213,15 +212,10 @@ class SubsetScenes(QgsProcessingAlgorithm):
                 self.FIRST_SUBSET: written[0] if written else None, self.ACCEPTED: len(written)}
 
     def _scenes(self, parameters, context):
-        layers = self.parameterAsLayerList(parameters, self.INPUTS, context)
-        paths = [raster_path(layer, f"scene {layer.name()}") for layer in layers]
-        folder = self.parameterAsFile(parameters, self.FOLDER, context)
-        if folder:
-            if not os.path.isdir(folder):
-                raise QgsProcessingException(f"The folder {folder} does not exist.")
-            found = sorted({p for pattern in RASTER_PATTERNS for p in glob.glob(os.path.join(folder, pattern))})
-            # QA bands are cloud information, not scenes
-            paths += [p for p in found if not subset.find_qa_suffix(p)]
+        paths = raster_paths(self.parameterAsLayerList(parameters, self.INPUTS, context), None, what="scene")
+        in_folder = raster_paths([], self.parameterAsFile(parameters, self.FOLDER, context), RASTER_PATTERNS)
+        # QA bands in the folder are cloud information, not scenes
+        paths += [p for p in in_folder if not subset.find_qa_suffix(p)]
         if not paths:
             raise QgsProcessingException("Give at least one scene: raster layers or a folder of rasters.")
         return paths
