@@ -151,3 +151,61 @@ def test_init_starts_from_saved_weights(tmp_path, as_checkpoint):
         assert torch.equal(net.state_dict()[name], value), name
     fresh, _ = train([], [], net_config=config, epochs=0, seed=0)
     assert not torch.equal(next(iter(fresh.parameters())), next(iter(saved.parameters())))
+
+
+def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
+    """--init weights/calving_front.onnx: the folded convolutions go back into the torch network."""
+    import onnxruntime as ort
+    from pathlib import Path
+
+    from training.fronts import NET_CONFIG
+    from training.fronts.train import train
+
+    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
+    samples = _few(2, 2)
+    net, _ = train(samples, [], net_config=NET_CONFIG, epochs=0, init=onnx_path)
+    x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
+    expected = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    net.eval()
+    with torch.no_grad():
+        got = torch.sigmoid(net(x)).numpy()
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_onnx_weights_calibrate_batchnorm_for_train_mode():
+    """Train mode normalises with batch statistics: calibrated on a batch, it gives the same function there."""
+    import onnxruntime as ort
+    from pathlib import Path
+
+    from training.fronts import NET_CONFIG
+    from training.nets.deeplab import DeepLabV3Plus
+    from training.nets.from_onnx import load_onnx_into
+
+    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
+    x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in _few(2, 2)]).astype(np.float32) / 255.0)
+    expected = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    net = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), onnx_path, x)
+    net.train()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    with torch.no_grad():
+        got = torch.sigmoid(net(x)).numpy()
+    assert np.abs(got - expected).max() < 1e-3
+    uncalibrated = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), onnx_path, x[:1])  # statistics of another batch
+    uncalibrated.train()
+    with torch.no_grad():
+        other = torch.sigmoid(uncalibrated(x)).numpy()
+    assert np.abs(other - expected).max() > 1e-2  # so the check above is not trivially met
+
+
+def test_init_from_onnx_refuses_a_different_network():
+    from pathlib import Path
+
+    from training.nets.deeplab import DeepLabV3Plus
+    from training.nets.from_onnx import load_onnx_into
+
+    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
+    small = DeepLabV3Plus(widths=(8, 16, 32, 64), aspp_channels=8, low_channels=8, decoder_channels=8)
+    with pytest.raises(ValueError, match="convolution of shape"):
+        load_onnx_into(small, onnx_path, torch.rand(2, 3, 64, 64))

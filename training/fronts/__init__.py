@@ -38,7 +38,8 @@ def add_arguments(parser):
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--init", default=None,
-                        help="start from saved torch weights (a checkpoint of this job, same NET_CONFIG)")
+                        help="start from saved weights: a torch checkpoint of this job or an ONNX model it exported "
+                             "(e.g. weights/calving_front.onnx), same NET_CONFIG")
     parser.add_argument("--checkpoint", default=None,
                         help="where to save the final torch weights (default: build/fronts/<out stem>.pt)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")

@@ -44,6 +44,14 @@ def load_weights(path):
     return saved["state"] if "state" in saved else saved
 
 
+def calibration_batch(samples, n=16, size=192):
+    """Top-left crops of up to ``n`` images, scaled as in training, for BatchNorm statistics."""
+    crops = [s.image[:, :size, :size] for s in samples[:: max(1, len(samples) // n)][:n]]
+    h = min(c.shape[1] for c in crops)
+    w = min(c.shape[2] for c in crops)
+    return torch.from_numpy(np.stack([c[:, :h, :w] for c in crops]).astype(np.float32) / 255.0)
+
+
 def pad_to(x, multiple=16):
     """Pad a (C, H, W) array at the bottom/right so H and W are multiples of ``multiple``."""
     h, w = x.shape[-2:]
@@ -120,13 +128,18 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     The learning rate follows a cosine from ``lr`` to ~0 over the run; with a
     time budget the schedule runs on elapsed time so a budgeted run still ends
     at a low learning rate. ``init`` is a checkpoint saved by this job (or a
-    plain state_dict) to start from; the optimiser and schedule start fresh.
+    plain state_dict), or an ONNX model this job exported, to start from; the
+    optimiser and schedule start fresh.
     """
     log = log or (lambda text: print(text, flush=True))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = DeepLabV3Plus(**(net_config or {}))
-    if init:
+    if init and str(init).endswith(".onnx"):
+        from ..nets.from_onnx import load_onnx_into
+
+        load_onnx_into(net, init, calibration_batch(train_samples))
+    elif init:
         net.load_state_dict(load_weights(init))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     augment = Augment(crop=crop, rng=rng)
