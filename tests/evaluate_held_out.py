@@ -1,0 +1,70 @@
+"""Held-out Landsat fronts measured the way a user runs them: through qgis_process.
+
+``python tests/evaluate_held_out.py [--model FILE]`` writes every Landsat scene
+of the validation glacier (path/rows 229-231/012, never trained on) as a
+GeoTIFF on a nominal EPSG:3413 49 m grid, runs ``waterline:detect_calving_fronts``
+on all of them in one call with default parameters and no fjord mask, then
+``waterline:evaluate_fronts`` against the 1 px labels, and prints the summary.
+Needs ../shared/data/fronts-landsat. Cross-checks the engine-level numbers in
+weights/calving_front.md (python -m training fronts --evaluate-only).
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+from skimage import io
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import qgis_cli  # noqa: E402
+from conftest import shared_path  # noqa: E402
+
+sys.path.insert(0, str(qgis_cli.ROOT))
+from training.fronts.data import LANDSAT_VAL_PATHROWS, landsat_glacier  # noqa: E402
+
+
+def _geotiff(path, array):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+                       dtype=array.dtype, crs="EPSG:3413",
+                       transform=from_origin(-200000.0, -2000000.0, 49.0, 49.0)) as dst:
+        dst.write(array, 1)
+    return str(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="", help="ONNX model (default: the shipped one)")
+    parser.add_argument("--keep", help="write the GeoTIFFs, fronts and per-scene table here (default: a temporary folder)")
+    args = parser.parse_args()
+    root = shared_path("fronts-landsat")
+    names = sorted(p.name[: -len("_Subset.png")] for p in (root / "images").glob("*_Subset.png")
+                   if landsat_glacier(p.name) in LANDSAT_VAL_PATHROWS)
+    qgis_cli.enable_plugin()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(args.keep or tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
+        scenes, refs = [], []
+        for name in names:
+            scenes.append(_geotiff(tmp / f"{name}_Subset.tif", io.imread(root / "images" / f"{name}_Subset.png")[..., 0]))
+            refs.append(_geotiff(tmp / f"{name}_Front.tif",
+                                 io.imread(root / "labels_1px" / f"{name}_Front.png")[..., 0]))
+        params = {"INPUT": scenes, "OUTPUT": str(tmp / "fronts.gpkg")}
+        if args.model:
+            params["MODEL"] = args.model
+        detected = qgis_cli.run("detect_calving_fronts", params)["results"]
+        ev = qgis_cli.run("evaluate_fronts", {
+            "PREDICTED": str(tmp / "fronts.gpkg"), "REFERENCE_MASKS": refs, "MASK_FRONT": 1,
+            "OUTPUT": str(tmp / "table.gpkg")})["results"]
+    summary = {"scenes": len(names), "fronts_written": detected["FRONTS_FOUND"],
+               **{k: ev[k] for k in ("SCENES", "FOUND_FRACTION", "MEAN_PX", "MEDIAN_PX", "MEAN_M", "MEDIAN_M")}}
+    print(json.dumps(summary, indent=2))
+    return 0 if np.isfinite(summary["MEAN_PX"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
