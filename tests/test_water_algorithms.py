@@ -182,3 +182,12 @@ def test_compare_water_maps_refuses_non_overlapping(run_alg, tmp_path):
     msg = failure(run_alg, "compare_water_maps", {
         "INPUT": str(shared_path(*DSWX)), "REFERENCE": str(moved), "OUTPUT": "memory:"})
     assert "do not overlap" in msg
+
+
+def test_etci_training_columns_leave_out_both_held_out_blocks_and_their_gaps():
+    from training.water.data import training_columns
+
+    cols = training_columns(47, [(8, 13), (39, 41)], gap=1)
+    assert not set(range(7, 15)) & set(cols) and not set(range(38, 43)) & set(cols)
+    assert {6, 15, 37, 43} <= set(cols) and len(cols) == 47 - 8 - 5
+    assert training_columns(47, [(8, 13)], gap=1) == [x for x in range(47) if not 7 <= x <= 14]

@@ -29,6 +29,10 @@ def add_arguments(parser):
                                             "default: no validation, the last weights are exported)")
     parser.add_argument("--val-cols", default="8,13",
                         help="ETCI tile columns held out for validation (first,last; a spatial block)")
+    parser.add_argument("--select-cols", default=None,
+                        help="ETCI tile columns (first,last) of a second held-out block used to pick the "
+                             "checkpoint, so the --val-cols block stays an untouched test; default: pick on "
+                             "the middle of the --val-cols block")
     parser.add_argument("--small-scenes", type=float, default=0.0,
                         help="share of ETCI crops normalised by the percentiles of 1-3 tile blocks")
     parser.add_argument("--out", required=True, help="output .onnx path")
@@ -157,15 +161,23 @@ def main(args):
         if channels != ["VV", "VH"]:
             raise SystemExit("--etci provides VV,VH only; use --channels VV,VH")
         a, b = (int(v) for v in args.val_cols.split(","))
-        train = data.EtciScene(args.etci, val_cols=(a, b), small_scenes=args.small_scenes)
+        select = tuple(int(v) for v in args.select_cols.split(",")) if args.select_cols else None
+        train = data.EtciScene(args.etci, val_cols=(a, b), small_scenes=args.small_scenes, select_cols=select)
         norms = train.norms
-        # Validation the way the plugin will run: the whole scene's percentiles.
-        limits = train.scene_limits()
-        sar, val_y = train.validation_block()
+        if select:
+            # Checkpoints are picked on the selection block as a raster of its own (its own percentiles),
+            # the way the plugin meets a user's GeoTIFF; the --val-cols block is only measured afterwards.
+            sar, val_y = train.validation_block(select)
+            limits = [normalize.scene_limits(sar[c][val_y != 255], norms[c], sar.dtype) for c in range(2)]
+        else:
+            # Validation the way the plugin runs on the mosaicked scene: the whole scene's percentiles.
+            limits = train.scene_limits()
+            sar, val_y = train.validation_block()
         val_x = np.stack([normalize.apply(sar[c], norms[c], limits[c]) for c in range(2)])
         val_x[:, val_y == 255] = 0.0
         otsu_iou, _ = otsu_baseline(sar, val_y, limits, norms)
-        log(f"held-out block x {a}-{b}: {val_y.shape[1]} x {val_y.shape[0]} px, "
+        block = f"selection block x {select[0]}-{select[1]}" if select else f"held-out block x {a}-{b}"
+        log(f"{block}: {val_y.shape[1]} x {val_y.shape[0]} px, "
             f"water {np.mean(val_y[val_y != 255] == 1):.3f}; global Otsu IoU {otsu_iou:.3f}")
         credit = args.training_data or ETCI_CREDIT
     else:
@@ -196,7 +208,7 @@ def main(args):
         if val_x is None:
             return None
         # During training a middle band of the held-out block keeps checks cheap.
-        rows = slice(None) if full else slice(val_x.shape[1] * 3 // 10, val_x.shape[1] * 7 // 10)
+        rows = slice(None) if full or args.select_cols else slice(val_x.shape[1] * 3 // 10, val_x.shape[1] * 7 // 10)
         prob = predict_scene(net, val_x[:, rows], args.infer_tile, args.overlap)
         return iou(prob > 0.5, val_y[rows])
 
@@ -219,7 +231,7 @@ def main(args):
             score = evaluate(full=False)
             if score is not None:
                 history.append((step, round(score, 4)))
-                log(f"step {step}: held-out IoU {score:.4f}")
+                log(f"step {step}: validation IoU {score:.4f}")
                 if score > best:
                     best = score
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -227,7 +239,7 @@ def main(args):
         net.load_state_dict(best_state)
     final = evaluate()
     minutes = (time.time() - start) / 60.0
-    log(f"trained {step} steps in {minutes:.1f} min; exported weights held-out IoU {final}")
+    log(f"trained {step} steps in {minutes:.1f} min; exported weights validation IoU {final}")
 
     meta = {
         "task": "water",
@@ -248,8 +260,8 @@ def main(args):
     torch.save(net.state_dict(), state_path)
     report = {
         "channels": channels, "steps": step, "minutes": round(minutes, 1), "batch": args.batch,
-        "tile": args.tile, "infer_tile": args.infer_tile, "widths": widths, "held_out_iou": final, "otsu_iou": otsu_iou,
-        "val_cols": args.val_cols if args.etci else None, "history": history,
+        "tile": args.tile, "infer_tile": args.infer_tile, "widths": widths, "validation_iou": final, "otsu_iou": otsu_iou,
+        "val_cols": args.val_cols if args.etci else None, "select_cols": args.select_cols, "history": history,
         "size_bytes": out.stat().st_size,
     }
     Path(args.report or out.with_suffix(".json")).write_text(json.dumps(report, indent=1))

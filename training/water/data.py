@@ -31,7 +31,8 @@ def etci_valid(sar):
 
 
 class EtciScene:
-    def __init__(self, folder, val_cols=(8, 13), gap=1, cache_dir="build/etci_cache", small_scenes=0.0):
+    def __init__(self, folder, val_cols=(8, 13), gap=1, cache_dir="build/etci_cache", small_scenes=0.0,
+                 select_cols=None):
         self.small_scenes = small_scenes
         self.sar, water, self.valid = load_mosaic(folder, cache_dir)
         self.valid = etci_valid(self.sar)
@@ -41,8 +42,8 @@ class EtciScene:
         h, w = self.valid.shape
         self.ny, self.nx = h // TILE, w // TILE
         self.val_cols = val_cols
-        lo, hi = val_cols[0] - gap, val_cols[1] + gap
-        self.train_cols = [x for x in range(self.nx) if not lo <= x <= hi]
+        self.select_cols = select_cols
+        self.train_cols = training_columns(self.nx, [c for c in (val_cols, select_cols) if c], gap)
         # Per-tile histograms of valid values, summed over any block of tiles
         # to get that block's percentiles cheaply.
         self.hist = np.zeros((2, self.ny, self.nx, 256), np.int64)
@@ -112,11 +113,16 @@ class EtciScene:
         x0 = int(np.clip(tx - rng.integers(w), 0, self.nx - w))
         return (y0, y0 + h, x0, x0 + w)
 
-    def validation_block(self):
-        """(sar (2, H, W) uint8, label (H, W)) of the held-out columns."""
-        a, b = self.val_cols
+    def validation_block(self, cols=None):
+        """(sar (2, H, W) uint8, label (H, W)) of the held-out columns (default: ``val_cols``)."""
+        a, b = cols or self.val_cols
         cols = np.s_[a * TILE:(b + 1) * TILE]
         return self.sar[:, :, cols], self.label[:, cols]
+
+
+def training_columns(nx, held_out, gap=1):
+    """Tile columns training may use: none of the held-out (first, last) blocks nor ``gap`` columns around each."""
+    return [x for x in range(nx) if not any(a - gap <= x <= b + gap for a, b in held_out)]
 
 
 def _runs(cols):
