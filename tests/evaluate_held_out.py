@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 from skimage import io
@@ -39,7 +38,8 @@ def _geotiff(path, array):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="", help="ONNX model (default: the shipped one)")
-    parser.add_argument("--keep", help="write the GeoTIFFs, fronts and per-scene table here (default: a temporary folder)")
+    parser.add_argument("--keep", help="write the GeoTIFFs, fronts and per-scene table here "
+                                       "(default: a temporary folder)")
     args = parser.parse_args()
     root = shared_path("fronts-landsat")
     names = sorted(p.name[: -len("_Subset.png")] for p in (root / "images").glob("*_Subset.png")
@@ -50,7 +50,8 @@ def main():
         tmp.mkdir(parents=True, exist_ok=True)
         scenes, refs = [], []
         for name in names:
-            scenes.append(_geotiff(tmp / f"{name}_Subset.tif", io.imread(root / "images" / f"{name}_Subset.png")[..., 0]))
+            image = io.imread(root / "images" / f"{name}_Subset.png")[..., 0]
+            scenes.append(_geotiff(tmp / f"{name}_Subset.tif", image))
             refs.append(_geotiff(tmp / f"{name}_Front.tif",
                                  io.imread(root / "labels_1px" / f"{name}_Front.png")[..., 0]))
         params = {"INPUT": scenes, "OUTPUT": str(tmp / "fronts.gpkg")}
@@ -63,7 +64,7 @@ def main():
     summary = {"scenes": len(names), "fronts_written": detected["FRONTS_FOUND"],
                **{k: ev[k] for k in ("SCENES", "FOUND_FRACTION", "MEAN_PX", "MEDIAN_PX", "MEAN_M", "MEDIAN_M")}}
     print(json.dumps(summary, indent=2))
-    return 0 if np.isfinite(summary["MEAN_PX"]) else 1
+    return 0 if summary["MEAN_PX"] is not None else 1
 
 
 if __name__ == "__main__":
