@@ -165,7 +165,8 @@ def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
     samples = _few(2, 2)
     net, _ = train(samples, [], net_config=NET_CONFIG, epochs=0, init=onnx_path)
     x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
-    expected = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input": x.numpy()})[0]
     net.eval()
     with torch.no_grad():
         got = torch.sigmoid(net(x)).numpy()
@@ -183,7 +184,8 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
 
     onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
     x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in _few(2, 2)]).astype(np.float32) / 255.0)
-    expected = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input": x.numpy()})[0]
     net = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), onnx_path, x)
     net.train()
     for m in net.modules():

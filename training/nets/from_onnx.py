@@ -41,7 +41,8 @@ def _onnx_convs(path):
     for node in graph.node:
         if node.op_type == "Conv":
             weight = inits[node.input[1]]
-            bias = inits[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(weight.shape[0], np.float32)
+            has_bias = len(node.input) > 2 and node.input[2]
+            bias = inits[node.input[2]] if has_bias else np.zeros(weight.shape[0], np.float32)
             convs.append((weight, bias))
     return convs
 

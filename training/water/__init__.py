@@ -260,8 +260,9 @@ def main(args):
     torch.save(net.state_dict(), state_path)
     report = {
         "channels": channels, "steps": step, "minutes": round(minutes, 1), "batch": args.batch,
-        "tile": args.tile, "infer_tile": args.infer_tile, "widths": widths, "validation_iou": final, "otsu_iou": otsu_iou,
-        "val_cols": args.val_cols if args.etci else None, "select_cols": args.select_cols, "history": history,
+        "tile": args.tile, "infer_tile": args.infer_tile, "widths": widths, "validation_iou": final,
+        "otsu_iou": otsu_iou, "val_cols": args.val_cols if args.etci else None, "select_cols": args.select_cols,
+        "history": history,
         "size_bytes": out.stat().st_size,
     }
     Path(args.report or out.with_suffix(".json")).write_text(json.dumps(report, indent=1))
