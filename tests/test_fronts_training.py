@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import ROOT, shared_path
 from training.fronts.data import Augment, ice_from_front, load_landsat, load_sar, split
+
+SHIPPED = ROOT / "weights" / "calving_front.onnx"
 
 
 def _few(n_landsat=4, n_sar=4):
@@ -156,16 +158,13 @@ def test_init_starts_from_saved_weights(tmp_path, as_checkpoint):
 def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
     """--init weights/calving_front.onnx: the folded convolutions go back into the torch network."""
     import onnxruntime as ort
-    from pathlib import Path
-
     from training.fronts import NET_CONFIG
     from training.fronts.train import train
 
-    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
     samples = _few(2, 2)
-    net, _ = train(samples, [], net_config=NET_CONFIG, epochs=0, init=onnx_path)
+    net, _ = train(samples, [], net_config=NET_CONFIG, epochs=0, init=SHIPPED)
     x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(SHIPPED), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"input": x.numpy()})[0]
     net.eval()
     with torch.no_grad():
@@ -176,17 +175,14 @@ def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
 def test_onnx_weights_calibrate_batchnorm_for_train_mode():
     """Train mode normalises with batch statistics: calibrated on a batch, it gives the same function there."""
     import onnxruntime as ort
-    from pathlib import Path
-
     from training.fronts import NET_CONFIG
     from training.nets.deeplab import DeepLabV3Plus
     from training.nets.from_onnx import load_onnx_into
 
-    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
     x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in _few(2, 2)]).astype(np.float32) / 255.0)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(SHIPPED), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"input": x.numpy()})[0]
-    net = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), onnx_path, x)
+    net = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), SHIPPED, x)
     net.train()
     for m in net.modules():
         if isinstance(m, torch.nn.Dropout):
@@ -194,7 +190,7 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
     with torch.no_grad():
         got = torch.sigmoid(net(x)).numpy()
     assert np.abs(got - expected).max() < 1e-3
-    uncalibrated = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), onnx_path, x[:1])  # statistics of another batch
+    uncalibrated = load_onnx_into(DeepLabV3Plus(**NET_CONFIG), SHIPPED, x[:1])  # statistics of another batch
     uncalibrated.train()
     with torch.no_grad():
         other = torch.sigmoid(uncalibrated(x)).numpy()
@@ -202,12 +198,9 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
 
 
 def test_init_from_onnx_refuses_a_different_network():
-    from pathlib import Path
-
     from training.nets.deeplab import DeepLabV3Plus
     from training.nets.from_onnx import load_onnx_into
 
-    onnx_path = Path(__file__).resolve().parents[1] / "weights" / "calving_front.onnx"
     small = DeepLabV3Plus(widths=(8, 16, 32, 64), aspp_channels=8, low_channels=8, decoder_channels=8)
     with pytest.raises(ValueError, match="convolution of shape"):
-        load_onnx_into(small, onnx_path, torch.rand(2, 3, 64, 64))
+        load_onnx_into(small, SHIPPED, torch.rand(2, 3, 64, 64))
