@@ -6,6 +6,6 @@ QGIS calls ``classFactory``; nothing heavy is imported at module import so that
 
 
 def classFactory(iface):  # noqa: N802 (QGIS API name)
-    from .plugin.waterline_plugin import WaterlinePlugin
+    from .plugin.shell.waterline_plugin import WaterlinePlugin
 
     return WaterlinePlugin(iface)

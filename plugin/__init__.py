@@ -1,1 +1,1 @@
-"""Plugin shell (QGIS glue) and the Qt-free engine (``plugin.engine``)."""
+"""The plugin shell (``plugin.shell``, QGIS glue) and the Qt-free engine (``plugin.engine``)."""

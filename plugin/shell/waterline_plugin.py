@@ -10,7 +10,7 @@ class WaterlinePlugin:
 
     def initProcessing(self):  # noqa: N802 (QGIS API name)
         # Called by qgis_process too (no GUI), so it must not touch iface.
-        from ..processing_provider.provider import register
+        from ...processing_provider.provider import register
 
         self.provider = register()
 

@@ -17,16 +17,15 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 
 def _pixel_area(src):
-    t = src.transform
     factor = 1.0 if src.crs is None or src.crs.is_geographic else src.crs.linear_units_factor[1]
-    return abs(t.a * t.e - t.b * t.d) * factor * factor
+    return raster_io.pixel_area(src.transform) * factor * factor
 
 
 def _class_map(data, water_values, land_values):
@@ -46,15 +45,15 @@ def common_grid(pred, ref):
         raise ValueError("both water maps need a coordinate reference system")
     coarse, fine, warped = (pred, ref, "reference") if _pixel_area(pred) >= _pixel_area(ref) \
         else (ref, pred, "prediction")
-    fb = transform_bounds(fine.crs, coarse.crs, *fine.bounds, densify_pts=21)
+    fb = raster_io.bounds_in(fine, coarse.crs)
     cb = coarse.bounds
-    left, bottom = max(cb.left, fb[0]), max(cb.bottom, fb[1])
-    right, top = min(cb.right, fb[2]), min(cb.top, fb[3])
-    if not (left < right and bottom < top):
+    if not raster_io.bounds_overlap(cb, fb):
         raise ValueError(
             "the two water maps do not overlap: their extents do not intersect in "
             f"{coarse.crs.to_string()}; check that they cover the same place"
         )
+    left, bottom = max(cb.left, fb[0]), max(cb.bottom, fb[1])
+    right, top = min(cb.right, fb[2]), min(cb.top, fb[3])
     win = from_bounds(left, bottom, right, top, coarse.transform)
     win = win.round_offsets(op="floor").round_lengths(op="ceil")
     win = win.intersection(rasterio.windows.Window(0, 0, coarse.width, coarse.height))
@@ -82,7 +81,7 @@ def compare(pred_path, ref_path, pred_water=(1,), pred_land=(0,), ref_water=(1,)
         total = raster_io.count_windows(width, height, block)
         try:
             for i, (core, _) in enumerate(raster_io.windows(width, height, block)):
-                raster_io.check_cancel(is_canceled)
+                check_cancel(is_canceled)
                 own = rasterio.windows.Window(coarse_win.col_off + core.col_off,
                                               coarse_win.row_off + core.row_off, core.width, core.height)
                 a = coarse.read(1, window=own)

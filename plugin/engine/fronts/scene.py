@@ -19,9 +19,10 @@ import rasterio.errors
 from rasterio import features
 from rasterio.warp import Resampling, reproject
 
-from . import raster_io
+from ..core import outputs, raster_io
+from ..core.cancel import check_cancel
 from .layering import layer_calfin_raster
-from .fronts import ice_classes, extract_fronts
+from .extraction import ice_classes, extract_fronts
 from .scene_names import parse_scene_name
 
 QA_FRONT_RGB = (255, 40, 40)
@@ -89,14 +90,11 @@ def write_png(path, rgb):
     """An RGB PNG written atomically (no georeferencing)."""
     import warnings
 
-    with raster_io.atomic_output(path) as tmp, warnings.catch_warnings():
+    with outputs.atomic_output(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", driver="PNG", width=rgb.shape[1], height=rgb.shape[0], count=3,
                            dtype="uint8") as dst:
             dst.write(np.moveaxis(rgb, 2, 0))
-    aux = str(path) + ".aux.xml"
-    if os.path.exists(aux):
-        os.remove(aux)
     return path
 
 
@@ -109,14 +107,14 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
     image. ``work_dir`` receives temporary files (caller removes it).
     """
-    from .inference import check_pixel_size, predict_raster
+    from ..core.inference import predict_raster
 
-    outputs = list(model.outputs)
-    if "front" not in outputs:
-        raise ValueError(f"the model {os.path.basename(str(model.path))} has outputs {', '.join(outputs)}; "
+    names = list(model.outputs)
+    if "front" not in names:
+        raise ValueError(f"the model {os.path.basename(str(model.path))} has outputs {', '.join(names)}; "
                          "a calving-front model needs an output named 'front'")
-    i_front = outputs.index("front")
-    i_ice = outputs.index("ice") if "ice" in outputs else None
+    i_front = names.index("front")
+    i_ice = names.index("ice") if "ice" in names else None
 
     def step(start, span):
         return (lambda f: progress(start + span * f)) if progress else None
@@ -124,11 +122,8 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     name = os.path.basename(src_path)
     with rasterio.open(src_path) as src:
         count, crs, transform = src.count, src.crs, src.transform
-        pixel_size = float(np.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
+        pixel_size = raster_io.pixel_size(transform)
         fjord = read_fjord(fjord_path, src) if fjord_path else None
-        warning = check_pixel_size(crs, transform, model.meta)
-        if warning and log:
-            log(f"{name}: {warning}")
     if count not in (1, 3):
         raise ValueError(f"{name} has {count} bands: give a 1-band grey scene or the 3-band CALFIN layering "
                          "(RAW, LOCAL_CONTRAST, SHADOWS_HIGHLIGHTS)")
@@ -139,7 +134,8 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
         layered = os.path.join(work_dir, stem + "_layered.tif")
         layer_calfin_raster(src_path, layered, progress=step(0.0, 0.2), is_canceled=is_canceled)
     probs = prob_path or os.path.join(work_dir, stem + "_prob.tif")
-    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.7), is_canceled=is_canceled, log=log)
+    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.7), is_canceled=is_canceled, log=log,
+                   warn=(lambda message: log(f"{name}: {message}")) if log else None)
     with rasterio.open(probs) as p:
         prob = p.read().astype(np.float32)
         nodata = p.nodata
@@ -149,7 +145,7 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     valid &= np.isfinite(prob).all(axis=0)
     if nodata is not None:
         valid &= (prob != nodata).all(axis=0)
-    raster_io.check_cancel(is_canceled)
+    check_cancel(is_canceled)
     if not valid.any():
         raise ValueError(f"{name} holds no valid pixels (all nodata)")
     edge = np.where(valid, prob[i_front], 0.0)

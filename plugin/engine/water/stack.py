@@ -15,30 +15,28 @@ renderings cannot be converted back to physical units; write them with
 ``sar_output="as_is"``.
 """
 
+import contextlib
+import os
+
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 NODATA = -9999.0
+WINDOW = 1024
 OPTICAL = ("RED", "NIR", "SWIR1", "SWIR2")
 SAR_OUTPUTS = ("db", "linear", "as_is")
 
 
-def _overlaps(a, b):
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def _looks_linear(src, band):
-    values = raster_io.decimated_sample(src, band, max_pixels=1_000_000)
+    values = raster_io.decimated_samples(src, [band], max_pixels=1_000_000)[0]
     if values.size == 0:
         raise ValueError(f"band {band} of {src.name} holds no valid data (every pixel is nodata)")
-    if not np.issubdtype(values.dtype, np.floating):
-        return False
-    return bool(values.min() >= 0 and np.percentile(values, 99) <= 10)
+    return raster_io.looks_like_power(values, np.issubdtype(values.dtype, np.floating))
 
 
 class _Source:
@@ -56,9 +54,8 @@ class _Source:
             self.src.close()
             raise ValueError(f"the {what} raster has {count} band(s); band(s) {bad} do not exist")
         crs, transform, width, height = grid
-        dst_bounds = rasterio.transform.array_bounds(height, width, transform)
-        src_bounds = transform_bounds(self.src.crs, crs, *self.src.bounds, densify_pts=21)
-        if not _overlaps(src_bounds, (dst_bounds[0], dst_bounds[1], dst_bounds[2], dst_bounds[3])):
+        west, south, east, north = rasterio.transform.array_bounds(height, width, transform)
+        if not raster_io.overlaps(self.src, crs, (west, south, east, north)):
             self.src.close()
             raise ValueError(
                 f"the {what} raster ({path}) does not overlap the SAR grid: their extents in "
@@ -74,12 +71,9 @@ class _Source:
 
     def read(self, window):
         """(float32 (len(bands), h, w), valid (h, w))."""
-        data = self.vrt.read(self.bands, window=window, masked=True)
-        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        values, valid = raster_io.read_window(self.vrt, self.bands, window)
         if self.alpha:
             valid &= self.vrt.read(self.vrt.count, window=window) > 0
-        values = data.filled(0).astype(np.float32)
-        valid &= np.isfinite(values).all(axis=0)
         return values, valid
 
     def close(self):
@@ -149,7 +143,7 @@ def build_stack(sar_paths, out_path, sar_names=("VV", "VH"), sar_input="auto", s
         any_valid = False
         with raster_io.open_output(out_path, profile, descriptions=channels) as dst:
             for i, (core, _) in enumerate(raster_io.windows(width, height, block)):
-                raster_io.check_cancel(is_canceled)
+                check_cancel(is_canceled)
                 parts, valid = [], np.ones((core.height, core.width), bool)
                 for s in sources:
                     values, ok = s.read(core)
@@ -159,7 +153,7 @@ def build_stack(sar_paths, out_path, sar_names=("VV", "VH"), sar_input="auto", s
                 for k, is_linear in enumerate(linear):
                     if sar_output == "db" and is_linear:
                         valid &= data[k] > 0  # log of zero power is not a number
-                        data[k] = 10.0 * np.log10(np.maximum(data[k], 1e-10))
+                        data[k] = raster_io.to_db(data[k])
                     elif sar_output == "linear" and not is_linear:
                         data[k] = np.power(10.0, data[k] / 10.0)
                 data[:, ~valid] = NODATA
@@ -178,3 +172,55 @@ def build_stack(sar_paths, out_path, sar_names=("VV", "VH"), sar_input="auto", s
     if log:
         log(f"stack bands: {', '.join(channels)}; SAR written as {units}")
     return {"channels": channels, "sar_units": units, "sar_input_linear": linear}
+
+
+def stack_bands(inputs, reference_path, dst_path, resampling="bilinear", dtype="float32",
+                progress=None, is_canceled=None):
+    """Stack single bands onto the grid of ``reference_path``.
+
+    ``inputs`` is a list of ``(path, band, name)``. The output is ``dtype``
+    with NaN (float) or 0 as nodata, and a pixel is nodata in every band where
+    any input is nodata (nodata is the union).
+    """
+    if not inputs:
+        raise ValueError("no input bands to stack")
+    nodata = float("nan") if np.issubdtype(np.dtype(dtype), np.floating) else 0
+    with rasterio.open(reference_path) as ref:
+        if ref.crs is None:
+            raise ValueError(f"the reference raster {os.path.basename(reference_path)} has no CRS")
+        grid = dict(crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height)
+        ref_bounds = tuple(ref.bounds)
+    with contextlib.ExitStack() as stack:
+        vrts = []
+        for path, band, name in inputs:
+            src = stack.enter_context(rasterio.open(path))
+            if src.crs is None:
+                raise ValueError(f"{os.path.basename(path)} has no coordinate reference system")
+            if not 1 <= band <= src.count:
+                raise ValueError(f"{os.path.basename(path)} has {src.count} band(s); band {band} does not exist")
+            if not raster_io.overlaps(src, grid["crs"], ref_bounds):
+                raise ValueError(f"{os.path.basename(path)} does not overlap the reference grid")
+            vrt = stack.enter_context(
+                WarpedVRT(src, resampling=Resampling[resampling], src_nodata=src.nodata, **grid))
+            vrts.append((vrt, band))
+        profile = raster_io.output_profile(grid, len(inputs), dtype, nodata)
+        names = [name for _, _, name in inputs]
+        dst = stack.enter_context(raster_io.open_output(dst_path, profile, names))
+        total = raster_io.count_windows(grid["width"], grid["height"], WINDOW)
+        any_valid = False
+        for i, (win, _) in enumerate(raster_io.windows(grid["width"], grid["height"], WINDOW)):
+            check_cancel(is_canceled)
+            out = np.empty((len(vrts), win.height, win.width), dtype=dtype)
+            valid = np.ones((win.height, win.width), dtype=bool)
+            for b, (vrt, band) in enumerate(vrts):
+                values, ok = raster_io.read_window(vrt, [band], win)
+                out[b] = values[0].astype(dtype)
+                valid &= ok
+            out[:, ~valid] = nodata
+            any_valid |= bool(valid.any())
+            dst.write(out, window=win)
+            if progress:
+                progress((i + 1) / total)
+        if not any_valid:
+            raise ValueError("the stacked bands have no pixel where all of them hold data")
+    return {"bands": names}

@@ -71,7 +71,7 @@ def parse_metadata(props):
     if missing:
         raise ContractError(
             "the model has no Waterline metadata for: " + ", ".join(missing)
-            + " (export it with plugin.engine.contract.write_metadata)"
+            + " (export it with plugin.engine.core.contract.write_metadata)"
         )
     problems = []
     meta = dict(props)

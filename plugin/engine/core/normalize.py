@@ -3,10 +3,9 @@
 Two steps per channel (see ``contract.py``):
 
 1. ``scene_stats`` / ``array_stats``: once per scene, decide whether the
-   channel is converted to dB (``db``: auto/always/never; auto = floating-point
-   band whose valid values are all >= 0 with a 99th percentile <= 10, i.e.
-   linear SAR power) and, for the ``percentile`` method, compute the scene's
-   low/high percentiles of valid values (after the dB conversion) from a
+   channel is converted to dB (``db``: auto/always/never; auto applies
+   ``raster_io.looks_like_power``, the one linear-power rule) and, for the
+   ``percentile`` method, compute the scene's low/high percentiles of valid values (after the dB conversion) from a
    decimated sample (``raster_io.decimated_samples``). Statistics are computed
    once for the whole scene so every tile is normalised identically (no
    per-tile stretch, hence no seams).
@@ -21,34 +20,20 @@ import numpy as np
 
 from . import raster_io
 
-DB_FLOOR = 1e-6  # linear power floor before 10 log10: -60 dB, so zeros do not give -inf
-DB_AUTO_P99_MAX = 10.0
 STATS_PIXELS = 1_000_000  # sample size for scene percentiles (accurate to ~0.1 percentile)
-
-
-def to_db(x):
-    return (10.0 * np.log10(np.maximum(x, DB_FLOOR))).astype(np.float32)
-
-
-def looks_like_power(values):
-    """Auto dB rule: non-negative values with a 99th percentile of at most 10."""
-    values = np.asarray(values)
-    if values.size == 0:
-        return False
-    return bool(values.min() >= 0 and np.percentile(values, 99) <= DB_AUTO_P99_MAX)
 
 
 def channel_stats(values, norm, is_float):
     """Statistics for one channel from a sample of its valid values."""
     values = np.asarray(values, dtype=np.float64)
     mode = norm.get("db", "never")
-    use_db = mode == "always" or (mode == "auto" and is_float and looks_like_power(values))
+    use_db = mode == "always" or (mode == "auto" and raster_io.looks_like_power(values, is_float))
     stats = {"db": use_db}
     if norm["method"] == "percentile":
         if values.size == 0:
             raise ValueError("a model input band has no valid pixels to compute its percentiles from")
         if use_db:
-            values = to_db(values).astype(np.float64)
+            values = raster_io.to_db(values).astype(np.float64)
         low, high = np.percentile(values, [norm["low"], norm["high"]])
         if not high > low:  # a constant band: keep the division finite
             high = low + 1.0
@@ -94,7 +79,7 @@ def apply(array, valid, norms, stats):
         x = out[i]
         x[...] = array[i]  # one float32 copy; everything below works in place
         if st.get("db"):
-            np.maximum(x, DB_FLOOR, out=x)
+            np.maximum(x, raster_io.DB_FLOOR, out=x)
             np.log10(x, out=x)
             x *= np.float32(10.0)
         method = norm["method"]

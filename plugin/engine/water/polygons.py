@@ -14,7 +14,8 @@ from rasterio import features
 from shapely.geometry import shape
 from shapely.ops import unary_union
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 
 def _area_fn(crs):
@@ -36,7 +37,7 @@ def water_polygons(mask_path, water_value=1, min_area_m2=0.0, band=1, block=2048
         total = raster_io.count_windows(width, height, block)
         pending = []
         for i, (core, _) in enumerate(raster_io.windows(width, height, block)):
-            raster_io.check_cancel(is_canceled)
+            check_cancel(is_canceled)
             data = src.read(band, window=core)
             water = (data == water_value).astype(np.uint8)
             if water.any():
@@ -54,7 +55,7 @@ def water_polygons(mask_path, water_value=1, min_area_m2=0.0, band=1, block=2048
             if progress:
                 progress((i + 1) / total * (0.9 if pending else 1.0))
         if pending:
-            raster_io.check_cancel(is_canceled)
+            check_cancel(is_canceled)
             merged = unary_union(pending)
             for poly in getattr(merged, "geoms", [merged]):
                 a = area(poly)

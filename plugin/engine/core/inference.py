@@ -18,7 +18,6 @@ Outputs (GeoTIFF, tiled, deflate, input CRS and transform, atomic):
 """
 
 import contextlib
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,6 +26,7 @@ import rasterio
 from rasterio.windows import Window
 
 from . import normalize, raster_io, tiling
+from .cancel import check_cancel
 
 NODATA_PROB = -1.0
 NODATA_CLASS = 255
@@ -132,7 +132,7 @@ def check_pixel_size(crs, transform, meta):
         factor = crs.linear_units_factor[1]
     except Exception:  # a CRS rasterio cannot describe
         return f"the input CRS has no known linear unit; pixel size not checked against {wanted:g} m"
-    size = math.sqrt(abs(transform.a * transform.e - transform.b * transform.d)) * factor
+    size = raster_io.pixel_size(transform) * factor
     ratio = size / wanted
     if ratio > 2 or ratio < 0.5:
         return (f"the input pixel size ({size:g} m) differs more than 2x from the "
@@ -191,7 +191,7 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
 
         upcoming = prepare(0)
         for i, (r0, h) in enumerate(row_spans):
-            raster_io.check_cancel(is_canceled)
+            check_cancel(is_canceled)
             x, valid = upcoming.result()
             if i + 1 < total:
                 upcoming = prepare(i + 1)
@@ -208,7 +208,7 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
                 batches += [same[b:b + batch_size] for b in range(0, len(same), batch_size)]
             done = 0
             for tiles in batches:
-                raster_io.check_cancel(is_canceled)
+                check_cancel(is_canceled)
                 in_w = pad_w or tiles[0][1]
                 batch = np.stack([x[:, :, c0:c0 + in_w] for c0, _ in tiles])
                 preds = model.predict(batch)
@@ -257,11 +257,14 @@ def _read_strip_raster(src, bands):
 
 def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=None,
                    tile_size=None, overlap=None, batch_size=4, threshold=0.5,
-                   progress=None, is_canceled=None, log=None):
+                   progress=None, is_canceled=None, log=None, warn=None):
     """Run ``model`` over the raster at ``src_path``; write probability/class GeoTIFFs.
 
-    At least one of ``prob_path`` / ``class_path`` is required. Returns a dict
-    with tiles_run, tiles_skipped, provider, seconds, bands, tile_size, overlap.
+    At least one of ``prob_path`` / ``class_path`` is required. The pixel size
+    is checked against the model's (``check_pixel_size``: a geographic CRS is
+    refused, a pixel size far off goes to ``warn``, default ``log``). Returns a
+    dict with tiles_run, tiles_skipped, provider, seconds, bands, tile_size,
+    overlap and positive_pixels (pixels whose first output reaches ``threshold``).
     """
     if not prob_path and not class_path:
         raise ValueError("give at least one output: a probability raster or a class raster")
@@ -274,12 +277,16 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
     # GDAL_NUM_THREADS: (de)compress GeoTIFF blocks on all cores.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), \
             rasterio.open(src_path) as src:
+        warning = check_pixel_size(src.crs, src.transform, model.meta)
+        if warning and (warn or log) is not None:
+            (warn or log)(warning)
         bands = resolve_bands(model.channels, src.count, src.descriptions, band_map)
         if log is not None:
             log("Bands used: " + ", ".join(f"{c}=band {b}" for c, b in zip(model.channels, bands)))
         stats = normalize.scene_stats(src, bands, norms)
         if log is not None:
             log(f"Normalisation statistics: {stats}")
+        positive = 0
         with contextlib.ExitStack() as stack:
             prob_dst = class_dst = None
             if prob_path:
@@ -293,12 +300,15 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
                     raster_io.open_output(class_path, profile, [f"{model.outputs[0]} >= {threshold:g}"]))
 
             def emit(row0, probs, valid):
+                nonlocal positive
                 probs, covered = _mask(probs, valid)
                 window = Window(0, row0, src.width, probs.shape[1])
+                hit = covered & (probs[0] >= threshold)
+                positive += int(np.count_nonzero(hit))
                 if prob_dst is not None:
                     prob_dst.write(probs, window=window)
                 if class_dst is not None:
-                    cls = np.where(covered, (probs[0] >= threshold).astype(np.uint8), NODATA_CLASS)
+                    cls = np.where(covered, hit.astype(np.uint8), NODATA_CLASS)
                     class_dst.write(cls.astype(np.uint8), 1, window=window)
 
             run, skipped = _run(model, src.height, src.width, _read_strip_raster(src, bands), emit,
@@ -306,7 +316,8 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
             if run == 0:
                 raise ValueError("the input raster has no valid pixels (every pixel is nodata)")
     result = dict(tiles_run=run, tiles_skipped=skipped, provider=model.providers_used[0],
-                  seconds=time.perf_counter() - t0, bands=bands, tile_size=tile, overlap=ovl)
+                  seconds=time.perf_counter() - t0, bands=bands, tile_size=tile, overlap=ovl,
+                  positive_pixels=positive)
     if log is not None:
         log(f"{run} tiles run, {skipped} skipped (nodata) on {result['provider']} "
             f"in {result['seconds']:.1f} s")

@@ -12,6 +12,8 @@ Distances come out in the units of the coordinates given; ``pixel_size``
 converts pixel distances to map units when the inputs are in pixels.
 """
 
+import os
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -45,6 +47,30 @@ def points_from_mask(mask, transform=None):
         a, b, c, d, e, f = transform[:6]
         x, y = a * x + b * y + c, d * x + e * y + f
     return np.column_stack([x, y]).astype(np.float64)
+
+
+def mask_raster_points(path, front_is_zero=False):
+    """Front pixel centres of a reference mask raster (map coordinates, thinned to 1 px) and its pixel size.
+
+    Non-zero pixels are the front, or zero pixels with ``front_is_zero`` (the
+    CALFIN Landsat labels draw a black front on white); nodata is never front.
+    """
+    import rasterio
+    from skimage.morphology import skeletonize
+
+    from ..core import raster_io
+
+    name = os.path.basename(str(path))
+    with rasterio.open(path) as src:
+        values, valid = raster_io.read_window(src, [1])
+        transform = src.transform
+    front = valid & ((values[0] == 0) if front_is_zero else (values[0] != 0))
+    if not front.any():
+        raise ValueError(f"the reference mask {name} holds no front pixels")
+    if front.all():
+        raise ValueError(f"every pixel of {name} is a front pixel: "
+                         "choose the other 'front pixels in the masks' option")
+    return points_from_mask(skeletonize(front), tuple(transform)[:6]), raster_io.pixel_size(transform)
 
 
 def nearest_distances(src, dst):

@@ -28,8 +28,8 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window, from_bounds
 from shapely.geometry import shape
 
-from . import raster_io
-from .raster_io import check_cancel
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 WATER_CODES = (1, 2)
 CLOUD_CODES = (9,)
@@ -78,8 +78,7 @@ def _tile_counts(path, footprint, window_size, is_canceled):
     with rasterio.open(path) as src:
         geom = transform_geom("EPSG:4326", src.crs, footprint)
         poly = shape(geom)
-        pixel_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
-        total = poly.area / pixel_area
+        total = poly.area / raster_io.pixel_area(src.transform)
         full = Window(0, 0, src.width, src.height)
         try:
             box = from_bounds(*poly.bounds, transform=src.transform).round_offsets(

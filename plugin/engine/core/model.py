@@ -21,8 +21,9 @@ CPU = "CPUExecutionProvider"
 def _ort():
     try:
         import onnxruntime
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ValueError(
+    except ImportError as exc:  # depends on the installation
+        # An ImportError, not a ValueError: a missing package must never read as "invalid model".
+        raise ImportError(
             "onnxruntime is not installed in QGIS's Python: install it with "
             "'pip install onnxruntime' (or 'onnxruntime-gpu' for CUDA)"
         ) from exc
@@ -162,7 +163,7 @@ def _check_tensors(name, session, meta):
 
 def default_weights_dir():
     """The plugin's shipped ``weights/`` folder."""
-    return Path(__file__).resolve().parents[2] / "weights"
+    return Path(__file__).resolve().parents[3] / "weights"
 
 
 def read_meta(path):
@@ -183,6 +184,54 @@ def read_meta(path):
         raise ContractError(f"{path.name}: {exc}") from exc
     _check_tensors(path.name, session, meta)
     return meta
+
+
+_SHIPPED = {}  # (folder, listing with mtimes) -> find_models() result
+
+
+def shipped_models(folder=None):
+    """``find_models`` of the shipped ``weights/``, re-read only when the folder changes.
+
+    QGIS creates algorithm instances often; opening every model each time would be slow.
+    """
+    folder = Path(folder) if folder is not None else default_weights_dir()
+    listing = tuple((p.name, p.stat().st_mtime) for p in sorted(folder.glob("*.onnx"))) \
+        if folder.is_dir() else ()
+    key = (str(folder), listing)
+    if key not in _SHIPPED:
+        _SHIPPED.clear()
+        _SHIPPED[key] = find_models(folder)
+    return _SHIPPED[key]
+
+
+def resolve_model(task=None, model_file=None, name=None, choose=None, models=None):
+    """(path, meta) of the model to run: the one resolver for user and shipped models.
+
+    ``model_file``: a user's file, validated and required to be a ``task``
+    model. Otherwise a shipped model (``models``, default ``shipped_models()``):
+    the one whose file stem is ``name``, else ``choose(candidates of task)``,
+    else the first candidate of ``task``. ``task`` None accepts any task.
+    """
+    if model_file:
+        path = Path(model_file)
+        if not path.is_file():
+            raise ValueError(f"the model file {path} does not exist")
+        found = [(path, read_meta(path))]
+    else:
+        found = list(shipped_models() if models is None else models)
+        if name:
+            by_name = {Path(p).stem: (Path(p), m) for p, m in found}
+            if name not in by_name:
+                raise ValueError(f"there is no shipped model {name!r}; shipped: {', '.join(by_name) or 'none'}")
+            found = [by_name[name]]
+    what = f"{task} " if task else ""
+    of_task = [(Path(p), m) for p, m in found if task is None or m["task"] == task]
+    if not of_task:
+        if model_file or name:
+            path, meta = found[0]
+            raise ValueError(f"{Path(path).name} is a {meta['task']} model, not a {task} model")
+        raise ValueError(f"no {what}model is installed in the plugin's weights/ folder: give a model file")
+    return choose(of_task) if choose and not model_file else of_task[0]
 
 
 def find_models(folder=None, skipped=None):

@@ -19,7 +19,8 @@ from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.ops import polygonize, unary_union
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 WINDOW = 1024
 INSIDE, WALL = 1, 0
@@ -61,12 +62,11 @@ def rasterize_fjord(reference_path, dst_path, geometries, overrides=(), wall_wid
         if ref.crs is None:
             raise ValueError(f"the reference raster {os.path.basename(reference_path)} has no CRS")
         grid = dict(crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height)
-        pixel = abs(ref.transform.a)
-        bounds = ref.bounds
+        pixel = raster_io.pixel_size(ref.transform)
+        bounds = tuple(ref.bounds)
     interiors, walls = fjord_shapes(geometries, pixel, wall_width_px)
     everything = unary_union(interiors + [walls] + [shape(g) for g, _ in overrides])
-    minx, miny, maxx, maxy = everything.bounds
-    if maxx <= bounds.left or minx >= bounds.right or maxy <= bounds.bottom or miny >= bounds.top:
+    if not raster_io.bounds_overlap(everything.bounds, bounds):
         raise ValueError("the fjord boundaries do not overlap the reference raster")
     background = WALL if interiors else INSIDE
     shapes = [(mapping(p), INSIDE) for p in interiors]
@@ -77,7 +77,7 @@ def rasterize_fjord(reference_path, dst_path, geometries, overrides=(), wall_wid
     total = raster_io.count_windows(grid["width"], grid["height"], WINDOW)
     with raster_io.open_output(dst_path, profile, ["fjord_mask"]) as dst:
         for i, (win, _) in enumerate(raster_io.windows(grid["width"], grid["height"], WINDOW)):
-            raster_io.check_cancel(is_canceled)
+            check_cancel(is_canceled)
             mask = features.rasterize(
                 shapes, out_shape=(win.height, win.width), fill=background,
                 transform=window_transform(win, grid["transform"]), dtype="uint8",
@@ -109,7 +109,7 @@ def starter_mask_from_stack(paths, dst_path, band=1, static_fraction=0.5, sigma=
                 )
         limits = []
         for src, path in zip(sources, paths):
-            sample = raster_io.decimated_sample(src, band)
+            sample = raster_io.decimated_samples(src, [band])[0]
             if sample.size == 0:
                 raise ValueError(f"{os.path.basename(path)} holds no valid pixels (all nodata)")
             lo, hi = np.percentile(sample, [1, 99])
@@ -122,13 +122,12 @@ def starter_mask_from_stack(paths, dst_path, band=1, static_fraction=0.5, sigma=
         edge_path = os.path.join(tmpdir, "mean_edge.tif")
         with rasterio.open(edge_path, "w", **raster_io.output_profile(grid, 1, "float32", nodata=-1.0)) as edge_dst:
             for core, padded in raster_io.windows(first.width, first.height, WINDOW, halo):
-                raster_io.check_cancel(is_canceled)
+                check_cancel(is_canceled)
                 total_edge = np.zeros((padded.height, padded.width), np.float32)
                 all_valid = np.ones_like(total_edge, dtype=bool)
                 for src, (lo, hi) in zip(sources, limits):
-                    data = src.read(band, window=padded, masked=True)
-                    valid = ~np.ma.getmaskarray(data)
-                    x = np.clip((data.filled(lo).astype(np.float32) - lo) / (hi - lo), 0, 1)
+                    values, valid = raster_io.read_window(src, [band], padded)
+                    x = np.clip((np.where(valid, values[0], lo) - lo) / (hi - lo), 0, 1)
                     total_edge += ndimage.gaussian_gradient_magnitude(x, sigma)
                     all_valid &= valid
                 mean_edge = np.where(all_valid, total_edge / len(sources), -1.0)
@@ -137,14 +136,14 @@ def starter_mask_from_stack(paths, dst_path, band=1, static_fraction=0.5, sigma=
                 if progress:
                     progress(step / total)
         with rasterio.open(edge_path) as edges:
-            sample = raster_io.decimated_sample(edges, 1)
+            sample = raster_io.decimated_samples(edges, [1])[0]
             if sample.size == 0:
                 raise ValueError("the subsets share no pixel where all of them hold data")
             cut = static_fraction * float(np.percentile(sample, 99))
             profile = raster_io.output_profile(grid, 1, "uint8", nodata=255)
             with raster_io.open_output(dst_path, profile, ["fjord_mask"]) as dst:
                 for win, _ in raster_io.windows(first.width, first.height, WINDOW):
-                    raster_io.check_cancel(is_canceled)
+                    check_cancel(is_canceled)
                     e = edges.read(1, window=win)
                     mask = np.where((e >= 0) & (e <= cut), INSIDE, WALL).astype(np.uint8)
                     dst.write(mask, 1, window=win)

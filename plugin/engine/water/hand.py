@@ -24,7 +24,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 DEFAULT_MAX_CELLS = 60_000_000
 
@@ -74,7 +75,7 @@ def compute_hand(dem_path, hand_path=None, acc_threshold=None, cell_size_m=None,
     from pysheds.sgrid import sGrid
 
     def step(fraction, message):
-        raster_io.check_cancel(is_canceled)
+        check_cancel(is_canceled)
         if progress:
             progress(fraction)
         if log:
@@ -87,12 +88,12 @@ def compute_hand(dem_path, hand_path=None, acc_threshold=None, cell_size_m=None,
                 "in-memory HAND computation accepts; clip it to the catchments you need"
             )
         dx, dy = metric_cell_size(src, cell_size_m)
-        data = src.read(band, masked=True)
+        values, valid = raster_io.read_window(src, [band])
         profile = raster_io.output_profile(src, 1, "float32", nodata=float("nan"))
-    valid = ~np.ma.getmaskarray(data) & np.isfinite(data.filled(0).astype(np.float64))
     if not valid.any():
         raise ValueError("the DEM holds no valid elevation (every cell is nodata)")
-    dem = data.filled(0).astype(np.float64)
+    dem = values[0].astype(np.float64)
+    del values
     nodata = -1.0e30
     dem[~valid] = nodata
     # pysheds reads cell spans from the affine: give it one in metres.

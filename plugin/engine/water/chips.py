@@ -30,7 +30,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from . import raster_io
+from ..core import outputs, raster_io
+from ..core.cancel import check_cancel
 
 IGNORE = 255
 DSWE_WATER = (1, 2)
@@ -86,7 +87,7 @@ def make_chips(stack_path, label_path, out_dir, size=512, water_values=DSWE_WATE
         try:
             for r in range(ny):
                 for c in range(nx):
-                    raster_io.check_cancel(is_canceled)
+                    check_cancel(is_canceled)
                     win = Window(c * size, r * size, size, size)
                     valid = raster_io.valid_mask(stack, window=win)
                     raw = label_vrt.read(1, window=win)
@@ -136,7 +137,7 @@ def make_chips(stack_path, label_path, out_dir, size=512, water_values=DSWE_WATE
             # Strips narrower than a chip at the right and bottom edges are not cut.
             rejected["partial chip"] = (-(-stack.width // size)) * (-(-stack.height // size)) - nx * ny
             manifest = out_dir / "manifest.csv"
-            with raster_io.atomic_output(manifest) as tmp:
+            with outputs.atomic_output(manifest) as tmp:
                 with open(tmp, "w", newline="") as fh:
                     writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
                     writer.writeheader()
@@ -155,11 +156,7 @@ def make_chips(stack_path, label_path, out_dir, size=512, water_values=DSWE_WATE
 
 
 def _check_overlap(stack, lab_src):
-    from rasterio.warp import transform_bounds
-
-    a = stack.bounds
-    b = transform_bounds(lab_src.crs, stack.crs, *lab_src.bounds, densify_pts=21)
-    if not (a.left < b[2] and b[0] < a.right and a.bottom < b[3] and b[1] < a.top):
+    if not raster_io.overlaps(lab_src, stack.crs, stack.bounds):
         raise ValueError(
             "the label raster does not overlap the stack: their extents do not intersect "
             f"in {stack.crs.to_string()}"

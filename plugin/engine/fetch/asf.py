@@ -27,7 +27,7 @@ from urllib.parse import urlparse, unquote
 
 from shapely.geometry import shape
 
-from .raster_io import Cancelled, check_cancel
+from ..core.cancel import Cancelled, check_cancel
 
 CMR_HOST = "cmr.earthdata.nasa.gov"
 EDL_HOST = "urs.earthdata.nasa.gov"

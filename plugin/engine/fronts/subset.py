@@ -17,10 +17,11 @@ from rasterio import features
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import calculate_default_transform, transform_bounds
+from rasterio.warp import calculate_default_transform
 from rasterio.windows import transform as window_transform
 
-from . import raster_io
+from ..core import raster_io
+from ..core.cancel import check_cancel
 
 RESAMPLING = ("nearest", "bilinear", "cubic", "average")
 CLOUD_KINDS = ("mask", "landsat_c2_qa_pixel", "landsat_c1_bqa")
@@ -49,9 +50,45 @@ def native_pixel_size(path, crs):
     with rasterio.open(path) as src:
         _require_crs(src, path)
         if src.crs == crs:
-            return abs(src.transform.a)
+            return raster_io.pixel_size(src.transform)
         transform, _, _ = calculate_default_transform(src.crs, crs, src.width, src.height, *src.bounds)
-        return abs(transform.a)
+        return raster_io.pixel_size(transform)
+
+
+def working_crs(domain_crs, domain_bounds, scene_crs):
+    """(CRS the subsets are written in, why) for a domain and the first scene.
+
+    The domain's own CRS, unless it is geographic (degrees, which would give
+    non-square pixels in metres): then the scene's projected CRS, else the
+    local UTM zone of the domain's centre. ``why`` is None when the domain's
+    CRS is kept, else a sentence for the log.
+    """
+    raster_io.check_degrees(domain_bounds, domain_crs, "the domain layer")
+    if not domain_crs.is_geographic:
+        return domain_crs, None
+    if scene_crs is not None and not scene_crs.is_geographic:
+        return scene_crs, (f"the domain is in geographic coordinates ({domain_crs.to_string()}); "
+                           f"subsets are written in the scenes' CRS {scene_crs.to_string()} with square pixels")
+    from rasterio.warp import transform as transform_points
+
+    left, bottom, right, top = domain_bounds
+    xs, ys = transform_points(domain_crs, "EPSG:4326", [(left + right) / 2], [(bottom + top) / 2])
+    utm = raster_io.utm_crs(xs[0], ys[0])
+    return utm, (f"the domain and the scenes are in geographic coordinates; subsets are written in "
+                 f"{utm.to_string()} (the domain's UTM zone) with square pixels")
+
+
+def working_domain(geometry, domain_crs, scene_path):
+    """(domain geometry in the subsets' CRS, that CRS, why or None) for a shapely domain and the first scene."""
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping, shape
+
+    with rasterio.open(scene_path) as src:
+        scene_crs = src.crs
+    crs, why = working_crs(domain_crs, geometry.bounds, scene_crs)
+    if crs != domain_crs:
+        geometry = shape(transform_geom(domain_crs, crs, mapping(geometry)))
+    return geometry, crs, why
 
 
 def domain_grid(bounds, crs, pixel_size):
@@ -118,9 +155,7 @@ def overlaps(path, grid, domain):
     """Whether the raster's footprint meets the domain geometry's bounds."""
     with rasterio.open(path) as src:
         _require_crs(src, path)
-        left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
-    minx, miny, maxx, maxy = features.bounds(domain)
-    return left < maxx and right > minx and bottom < maxy and top > miny
+        return raster_io.overlaps(src, grid.crs, features.bounds(domain))
 
 
 def subset_scene(path, dst_path, grid, domain, resampling="bilinear", max_nodata_pct=25.0,
@@ -172,7 +207,7 @@ def _copy_windows(vrt, dst, grid, domain, nodata, cloud_vrt, cloud_kind, progres
     inside_n = valid_n = cloud_n = 0
     total = raster_io.count_windows(grid.width, grid.height, WINDOW)
     for i, (win, _) in enumerate(raster_io.windows(grid.width, grid.height, WINDOW)):
-        raster_io.check_cancel(is_canceled)
+        check_cancel(is_canceled)
         inside = features.geometry_mask(
             [domain], out_shape=(win.height, win.width),
             transform=window_transform(win, grid.transform), invert=True, all_touched=False,

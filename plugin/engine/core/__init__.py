@@ -1,0 +1,1 @@
+"""Shared engine parts: model contract, models, normalisation, tiling, inference, raster I/O."""

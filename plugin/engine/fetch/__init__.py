@@ -1,0 +1,1 @@
+"""Finding and fetching data: ASF search and download, SAR/DSWE pairing."""

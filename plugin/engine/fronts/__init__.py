@@ -1,0 +1,1 @@
+"""Calving fronts: subsets, CALFIN layering, fjord masks, front extraction and metrics."""

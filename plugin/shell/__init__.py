@@ -1,0 +1,1 @@
+"""The QGIS plugin shell: registers the Processing provider (QGIS glue only)."""
