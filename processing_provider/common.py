@@ -5,9 +5,21 @@ import contextlib
 import glob
 import os
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsField, QgsFields, QgsProcessingException, QgsRasterLayer
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsRasterLayer,
+    QgsWkbTypes,
+)
 
-from ..plugin.engine.raster_io import Cancelled
+from ..plugin.engine.core.cancel import Cancelled
 
 
 class EngineFeedback:
@@ -32,6 +44,11 @@ class EngineFeedback:
     def info(self, message):
         if self.feedback is not None:
             self.feedback.pushInfo(message)
+
+    @classmethod
+    def item(cls, feedback, index, count):
+        """Feedback for item ``index`` of ``count`` (scenes, files): its share of the bar."""
+        return cls(feedback, 100.0 * index / count, 100.0 / count)
 
 
 @contextlib.contextmanager
@@ -81,6 +98,11 @@ def raster_paths(layers, folder, patterns=("*.tif",), what="raster"):
     return paths
 
 
+def optional_raster_path(layer, what):
+    """The file behind an optional raster layer, or None when it is not given."""
+    return raster_path(layer, what) if layer is not None else None
+
+
 def check_crs(layer, what="input raster"):
     crs = layer.crs()
     if not crs.isValid():
@@ -109,15 +131,49 @@ def with_help(parameter, text):
     return parameter
 
 
+def advanced(parameter):
+    """Mark a parameter as advanced (folded away in the dialog); returns it."""
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
+def static_enum(name, description, options, default, optional=False):
+    """An enum parameter whose value is the option text (stable in qgis_process calls and models)."""
+    parameter = QgsProcessingParameterEnum(name, description, options=list(options), optional=optional,
+                                           defaultValue=default)
+    parameter.setUsesStaticStrings(True)
+    return parameter
+
+
 def help_string(algorithm, summary, outputs=""):
-    """shortHelpString from a summary, every parameter's help, and a note on outputs."""
-    lines = [summary, ""]
+    """shortHelpString: the summary, every input's help, every output's help, then a note on outputs.
+
+    Every algorithm builds its help here from the help attached to its parameters
+    (``with_help``), so the dialog, ``qgis_process help`` and the parameter tooltips
+    say the same thing.
+    """
+    inputs, results = [], []
     for parameter in algorithm.parameterDefinitions():
-        if parameter.help() and not parameter.isDestination():
-            lines.append(f"<b>{parameter.description()}</b>: {parameter.help()}")
-    if outputs:
-        lines += ["", outputs]
+        if parameter.help():
+            line = f"<b>{parameter.description()}</b>: {parameter.help()}"
+            (results if parameter.isDestination() else inputs).append(line)
+    lines = [summary]
+    if inputs:
+        lines += ["", "<b>Parameters</b>"] + inputs
+    if results or outputs:
+        lines += ["", "<b>Outputs</b>"] + results + ([outputs] if outputs else [])
     return "\n".join(lines)
+
+
+def int_values(text, what, required=False):
+    """Comma-separated integers (label codes) as a tuple; ``required``: at least one."""
+    try:
+        values = tuple(int(v) for v in (text or "").split(",") if v.strip())
+    except ValueError:
+        raise QgsProcessingException(f"{what} {text!r} must be comma-separated integers.") from None
+    if required and not values:
+        raise QgsProcessingException(f"{what} must list at least one value.")
+    return values
 
 
 def make_fields(spec):
@@ -126,3 +182,88 @@ def make_fields(spec):
     for name, kind in spec:
         fields.append(QgsField(name, kind))
     return fields
+
+
+def require_source(algorithm, parameters, name, context, message=None):
+    """The feature source of parameter ``name``, or a Processing error saying it could not be loaded."""
+    source = algorithm.parameterAsSource(parameters, name, context)
+    if source is None:
+        raise QgsProcessingException(message or algorithm.invalidSourceError(parameters, name))
+    return source
+
+
+def require_fields(source, fields, what, hint=""):
+    """Check that ``source`` has every non-empty name in ``fields``; the error lists the fields it has.
+
+    Returns the source's field names.
+    """
+    names = source.fields().names()
+    for field in fields:
+        if field and field not in names:
+            raise QgsProcessingException(
+                f"The {what} has no field '{field}' (fields: {', '.join(names)}).{' ' + hint if hint else ''}")
+    return names
+
+
+def create_sink(algorithm, parameters, name, context, fields, geometry_type=QgsWkbTypes.NoGeometry,
+                crs=None, message=None):
+    """``(sink, destination id)`` of feature-sink parameter ``name``; a Processing error when it cannot be made."""
+    sink, dest = algorithm.parameterAsSink(parameters, name, context, fields, geometry_type,
+                                           crs if crs is not None else QgsCoordinateReferenceSystem())
+    if sink is None:
+        raise QgsProcessingException(message or algorithm.invalidSinkError(parameters, name))
+    return sink, dest
+
+
+def add_feature(sink, fields, attributes, geometry=None):
+    """Write one feature (attributes in field order, optional geometry) to ``sink``; returns it."""
+    feature = QgsFeature(fields)
+    if geometry is not None:
+        feature.setGeometry(geometry)
+    feature.setAttributes(list(attributes))
+    if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+        # A failed write (disk full, locked file) must fail the run, not end it with a short output.
+        error = sink.lastError() if hasattr(sink, "lastError") else ""
+        raise QgsProcessingException(f"Writing a feature to the output failed{': ' + error if error else ''}.")
+    return feature
+
+
+def add_rows(sink, fields, rows):
+    """Write attribute rows (no geometry) to ``sink``."""
+    for row in rows:
+        add_feature(sink, fields, row)
+
+
+def source_geometries(source, crs, context, feedback=None):
+    """``(feature, geometry in crs)`` for every feature of ``source`` with a non-empty geometry.
+
+    Stops early (quietly) when the user cancels; the caller decides what that means.
+    """
+    transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+    for feature in source.getFeatures():
+        if feedback is not None and feedback.isCanceled():
+            return
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            continue
+        geometry.transform(transform)
+        yield feature, geometry
+
+
+def enum_numbers_as_options(algorithm, parameters):
+    """``parameters`` with numbers for static-string enums replaced by their option text.
+
+    ``qgis_process help`` lists every enum's options by number, also for enums
+    whose value is the option text; a number the help suggests must work too.
+    """
+    out = dict(parameters)
+    for definition in algorithm.parameterDefinitions():
+        if not isinstance(definition, QgsProcessingParameterEnum) or not definition.usesStaticStrings():
+            continue
+        value = out.get(definition.name())
+        options = definition.options()
+        if isinstance(value, (int, str)) and str(value).strip().isdigit() and str(value) not in options:
+            index = int(str(value).strip())
+            if 0 <= index < len(options):
+                out[definition.name()] = options[index]
+    return out

@@ -9,7 +9,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsDistanceArea,
     QgsFeature,
-    QgsFeatureSink,
     QgsGeometry,
     QgsLineString,
     QgsPointXY,
@@ -32,11 +31,13 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help, make_fields
-from ...plugin.engine import front_scene
-from ...plugin.engine.model import default_weights_dir, load_model
-
-DEFAULT_MODEL = "calving_front.onnx"
+from ..common import (
+    EngineFeedback, add_feature, check_crs, engine_errors, help_string, make_fields, raster_path,
+    with_help,
+)
+from ..outputs import RunOutputs
+from ...plugin.engine.fronts import scene as front_scene
+from ...plugin.engine.core.model import load_model, resolve_model
 
 
 def front_fields():
@@ -90,14 +91,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "bridge faint stretches, parts on or outside the fjord walls are dropped (when a fjord mask "
             "is given), the pixels are ordered into a line (longest path through the skeleton), and "
             "implausible fronts (too short, low confidence) are rejected.",
-            "<b>Outputs</b>: <b>Calving fronts</b>: lines, one per scene and front, with scene_id, date, "
-            "sensor (from Landsat/Sentinel product ids or CaFFe-style names), front_no, length_m, "
-            "confidence (mean front probability along the line), quality (good, partial, short, "
-            "low_confidence), spans_fjord, model, source. <b>Ice and ocean</b>: polygons of the "
-            "ice/land (class ice_land) and ocean/melange (class ocean) output. <b>Probability rasters "
-            "folder</b> (optional): &lt;scene&gt;_prob.tif, band 1 front, band 2 ice probability, -1 "
-            "nodata. <b>QA images folder</b> (optional): &lt;scene&gt;_qa.png, the scene with ice tinted "
-            "blue, accepted fronts red, rejected fronts yellow.")
+            "Also returned: the number of fronts written and the number appended to the GeoPackage.")
 
     def createInstance(self):
         return DetectCalvingFronts()
@@ -143,72 +137,90 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterString(
             self.APPEND_LAYER, "Layer name in that GeoPackage", "calving_fronts", optional=True),
             "Layer of the GeoPackage to append to (default calving_fronts)."))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Calving fronts", QgsProcessing.TypeVectorLine))
-        self.addParameter(QgsProcessingParameterFeatureSink(
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Calving fronts", QgsProcessing.TypeVectorLine),
+            "Lines, one per scene and front, with scene_id, date, sensor (from Landsat/Sentinel "
+            "product ids or CaFFe-style names), front_no, length_m, confidence (mean front "
+            "probability along the line), quality (good, partial, short, low_confidence), "
+            "spans_fjord, model, source."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
             self.OUTPUT_ICE, "Ice and ocean", QgsProcessing.TypeVectorPolygon, optional=True,
-            createByDefault=True))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.PROB_FOLDER, "Probability rasters folder", optional=True, createByDefault=False))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.QA_FOLDER, "QA images folder", optional=True, createByDefault=False))
+            createByDefault=True),
+            "Polygons of the ice/land (class ice_land) and ocean/melange (class ocean) output."))
+        self.addParameter(with_help(QgsProcessingParameterFolderDestination(
+            self.PROB_FOLDER, "Probability rasters folder", optional=True, createByDefault=False),
+            "Optional: one SCENE_prob.tif per scene (SCENE = its file name), band 1 front, band 2 ice "
+            "probability, -1 nodata."))
+        self.addParameter(with_help(QgsProcessingParameterFolderDestination(
+            self.QA_FOLDER, "QA images folder", optional=True, createByDefault=False),
+            "Optional: one SCENE_qa.png per scene, the scene with ice tinted blue, accepted fronts red, "
+            "rejected fronts yellow."))
         self.addOutput(QgsProcessingOutputNumber(self.FRONTS_FOUND, "Fronts written"))
         self.addOutput(QgsProcessingOutputNumber(self.APPENDED, "Fronts appended to the GeoPackage"))
 
     # ------------------------------------------------------------------ helpers
 
     def _model(self, parameters, context, feedback):
-        path = self.parameterAsFile(parameters, self.MODEL, context)
-        if not path:
-            path = str(default_weights_dir() / DEFAULT_MODEL)
-        if not os.path.exists(path):
-            raise QgsProcessingException(f"The model file {path} does not exist; choose a calving-front ONNX model.")
         with engine_errors(feedback):
+            path, _ = resolve_model("calving_front", self.parameterAsFile(parameters, self.MODEL, context))
             model = load_model(path, device="auto")
-        if model.meta["task"] != "calving_front":
-            raise QgsProcessingException(
-                f"{os.path.basename(path)} is a '{model.meta['task']}' model; choose a calving_front model.")
         feedback.pushInfo(f"Model: {os.path.basename(path)} version {model.meta['version']}")
         return model
 
-    @staticmethod
-    def _folder(path):
-        if path:
-            os.makedirs(path, exist_ok=True)
+    def _scenes(self, parameters, context):
+        """(path, CRS) of every scene layer."""
+        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
+        if not layers:
+            raise QgsProcessingException("Give at least one scene raster.")
+        return [(raster_path(layer, f"scene {layer.name()}"), check_crs(layer, f"scene {layer.name()}"))
+                for layer in layers]
+
+    def _fjord_path(self, parameters, context):
+        layer = self.parameterAsRasterLayer(parameters, self.FJORD_MASK, context)
+        if layer is None:
+            return None
+        path = raster_path(layer, "fjord mask")
+        check_crs(layer, "fjord mask")
         return path
+
+    def _settings(self, parameters, context):
+        """The front-extraction settings passed to the engine for every scene."""
+        return dict(
+            edge_threshold=self.parameterAsDouble(parameters, self.EDGE_THRESHOLD, context),
+            min_confidence=self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context),
+            min_length_m=self.parameterAsDouble(parameters, self.MIN_LENGTH, context),
+            max_fronts=self.parameterAsInt(parameters, self.MAX_FRONTS, context),
+            include_rejected=self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context))
 
     # ------------------------------------------------------------------ run
 
     def processAlgorithm(self, parameters, context, feedback):
-        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
-        if not layers:
-            raise QgsProcessingException("Give at least one scene raster.")
-        scenes = []
-        for layer in layers:
-            scenes.append((raster_path(layer, f"scene {layer.name()}"), check_crs(layer, f"scene {layer.name()}")))
-        fjord_layer = self.parameterAsRasterLayer(parameters, self.FJORD_MASK, context)
-        fjord_path = None
-        if fjord_layer is not None:
-            fjord_path = raster_path(fjord_layer, "fjord mask")
-            check_crs(fjord_layer, "fjord mask")
-        model = self._model(parameters, context, feedback)
-        edge_threshold = self.parameterAsDouble(parameters, self.EDGE_THRESHOLD, context)
-        min_conf = self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context)
-        max_fronts = self.parameterAsInt(parameters, self.MAX_FRONTS, context)
-        min_length = self.parameterAsDouble(parameters, self.MIN_LENGTH, context)
-        include_rejected = self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context)
-        prob_folder = self._folder(self.parameterAsString(parameters, self.PROB_FOLDER, context))
-        qa_folder = self._folder(self.parameterAsString(parameters, self.QA_FOLDER, context))
+        scenes = self._scenes(parameters, context)
+        fjord_path = self._fjord_path(parameters, context)
+        settings = self._settings(parameters, context)
         gpkg = self.parameterAsFile(parameters, self.APPEND_GPKG, context)
         gpkg_layer = self.parameterAsString(parameters, self.APPEND_LAYER, context) or "calving_fronts"
+        # The GeoPackage to append to counts as an input: no output may be written over it.
+        inputs = [path for path, _ in scenes] + [fjord_path, gpkg if gpkg and os.path.exists(gpkg) else None]
+        with RunOutputs(self, parameters, context, inputs=inputs) as out:
+            model = self._model(parameters, context, feedback)
+            out_crs = scenes[0][1]
+            sink, _ = out.sink(self.OUTPUT, front_fields(), QgsWkbTypes.LineString, out_crs)
+            ice_sink, _ = out.sink(self.OUTPUT_ICE, ice_fields(), QgsWkbTypes.Polygon, out_crs, required=False)
+            folders = (out.folder(self.PROB_FOLDER), out.folder(self.QA_FOLDER))
+            written = self._detect_all(scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs,
+                                       context, feedback)
+            appended = self._append(gpkg, gpkg_layer, written, out_crs, context, feedback) if gpkg else 0
+        result = {self.FRONTS_FOUND: len(written), self.APPENDED: appended}
+        for key in (self.OUTPUT, self.OUTPUT_ICE, self.PROB_FOLDER, self.QA_FOLDER):
+            if out.final(key):
+                result[key] = out.final(key)
+        if gpkg:
+            result[self.APPEND_GPKG] = gpkg
+        return result
 
-        out_crs = scenes[0][1]
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, front_fields(),
-                                          QgsWkbTypes.LineString, out_crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        ice_sink, ice_dest = self.parameterAsSink(parameters, self.OUTPUT_ICE, context, ice_fields(),
-                                                  QgsWkbTypes.Polygon, out_crs)
+    def _detect_all(self, scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs, context, feedback):
+        """Every scene through the engine, its fronts and ice/ocean polygons into the sinks; returns the fronts."""
         distance = QgsDistanceArea()
         distance.setEllipsoid(context.ellipsoid() or "WGS84")
         work = tempfile.mkdtemp(prefix="fronts_", dir=QgsProcessingUtils.tempFolder())
@@ -216,63 +228,52 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         try:
             for i, (path, crs) in enumerate(scenes):
                 if feedback.isCanceled():
-                    break
+                    raise QgsProcessingException("Cancelled by the user; no output was written.")
                 stem = os.path.splitext(os.path.basename(path))[0]
                 feedback.pushInfo(f"Scene {i + 1}/{len(scenes)}: {stem}")
-                eng = EngineFeedback(feedback, 100.0 * i / len(scenes), 100.0 / len(scenes))
+                eng = EngineFeedback.item(feedback, i, len(scenes))
                 with engine_errors(feedback):
                     result = front_scene.detect_scene(
                         model, path, os.path.join(work, str(i)), fjord_path=fjord_path,
-                        prob_path=os.path.join(prob_folder, stem + "_prob.tif") if prob_folder else None,
-                        qa_path=os.path.join(qa_folder, stem + "_qa.png") if qa_folder else None,
-                        edge_threshold=edge_threshold, min_confidence=min_conf, min_length_m=min_length,
-                        max_fronts=max_fronts, include_rejected=include_rejected, progress=eng.progress, is_canceled=eng.is_canceled,
-                        log=feedback.pushInfo)
+                        prob_path=os.path.join(folders[0], stem + "_prob.tif") if folders[0] else None,
+                        qa_path=os.path.join(folders[1], stem + "_qa.png") if folders[1] else None,
+                        progress=eng.progress, is_canceled=eng.is_canceled, log=feedback.pushInfo,
+                        **settings)
                 to_out = None
                 if crs != out_crs:
                     to_out = QgsCoordinateTransform(crs, out_crs, context.transformContext())
                 distance.setSourceCrs(crs, context.transformContext())
-                info = result.info
-                date = QDate.fromString(info["date"], Qt.ISODate) if info["date"] else QDate()
-                for k, (front, line) in enumerate(zip(result.fronts, result.lines), start=1):
-                    geom = QgsGeometry(QgsLineString([QgsPointXY(float(x), float(y)) for x, y in line]))
-                    length = distance.convertLengthMeasurement(distance.measureLength(geom),
-                                                               QgsUnitTypes.DistanceMeters)
-                    if to_out is not None:
-                        geom.transform(to_out)
-                    feat = QgsFeature(front_fields())
-                    feat.setGeometry(geom)
-                    feat.setAttributes([
-                        info["scene"], date, info["sensor"], k, round(length, 1), round(front.confidence, 4),
-                        front.quality,
-                        None if front.spans_fjord is None else ("yes" if front.spans_fjord else "no"),
-                        f"{os.path.basename(model.path)} {model.meta['version']}", path,
-                    ])
-                    sink.addFeature(feat, QgsFeatureSink.FastInsert)
-                    written.append(QgsFeature(feat))
-                    feedback.pushInfo(f"  front {k}: {length:.0f} m, confidence {front.confidence:.2f}, "
-                                      f"{front.quality}")
+                date = QDate.fromString(result.info["date"], Qt.ISODate) if result.info["date"] else QDate()
+                written += self._add_fronts(sink, result, path, model, date, distance, to_out, feedback)
                 if not result.fronts:
                     feedback.reportError(f"  no plausible front found in {stem}", fatalError=False)
                 if ice_sink is not None:
-                    self._add_ice(ice_sink, result, info, date, to_out)
+                    self._add_ice(ice_sink, result, result.info, date, to_out)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        if feedback.isCanceled():
-            return {}
-        appended = 0
-        if gpkg:
-            appended = self._append(gpkg, gpkg_layer, written, out_crs, context, feedback)
-        out = {self.OUTPUT: dest, self.FRONTS_FOUND: len(written), self.APPENDED: appended}
-        if ice_sink is not None:
-            out[self.OUTPUT_ICE] = ice_dest
-        if prob_folder:
-            out[self.PROB_FOLDER] = prob_folder
-        if qa_folder:
-            out[self.QA_FOLDER] = qa_folder
-        if gpkg:
-            out[self.APPEND_GPKG] = gpkg
-        return out
+        return written
+
+    @staticmethod
+    def _add_fronts(sink, result, path, model, date, distance, to_out, feedback):
+        """Write a scene's front lines (length measured in the scene CRS); returns copies of the features."""
+        info = result.info
+        written = []
+        for k, (front, line) in enumerate(zip(result.fronts, result.lines), start=1):
+            geom = QgsGeometry(QgsLineString([QgsPointXY(float(x), float(y)) for x, y in line]))
+            length = distance.convertLengthMeasurement(distance.measureLength(geom),
+                                                       QgsUnitTypes.DistanceMeters)
+            if to_out is not None:
+                geom.transform(to_out)
+            feat = add_feature(sink, front_fields(), [
+                info["scene"], date, info["sensor"], k, round(length, 1), round(front.confidence, 4),
+                front.quality,
+                None if front.spans_fjord is None else ("yes" if front.spans_fjord else "no"),
+                f"{os.path.basename(model.path)} {model.meta['version']}", path,
+            ], geom)
+            written.append(QgsFeature(feat))
+            feedback.pushInfo(f"  front {k}: {length:.0f} m, confidence {front.confidence:.2f}, "
+                              f"{front.quality}")
+        return written
 
     @staticmethod
     def _add_ice(sink, result, info, date, to_out):
@@ -282,49 +283,55 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             g = QgsGeometry.fromWkt(shapely.geometry.shape(geom).wkt)
             if to_out is not None:
                 g.transform(to_out)
-            feat = QgsFeature(ice_fields())
-            feat.setGeometry(g)
-            feat.setAttributes([info["scene"], date, "ice_land" if value == 1 else "ocean"])
-            sink.addFeature(feat, QgsFeatureSink.FastInsert)
+            add_feature(sink, ice_fields(), [info["scene"], date, "ice_land" if value == 1 else "ocean"], g)
 
     def _append(self, gpkg, layer_name, features, crs, context, feedback):
         """Append ``features`` to ``gpkg``|``layer_name``; skip scenes already there. Returns the count."""
         uri = f"{gpkg}|layername={layer_name}"
         existing = QgsVectorLayer(uri, layer_name, "ogr") if os.path.exists(gpkg) else None
         if existing is not None and existing.isValid():
-            if existing.geometryType() != QgsWkbTypes.LineGeometry:
-                raise QgsProcessingException(
-                    f"The layer '{layer_name}' in {gpkg} is not a line layer; choose another layer name.")
-            names = existing.fields().names()
-            if "scene_id" not in names:
-                raise QgsProcessingException(
-                    f"The layer '{layer_name}' in {gpkg} has no scene_id field, so it is not a fronts layer; "
-                    "choose another layer name.")
-            have = {f["scene_id"] for f in existing.getFeatures()}
-            to_layer = None
-            if existing.crs() != crs:
-                to_layer = QgsCoordinateTransform(crs, existing.crs(), context.transformContext())
-            new = []
-            for feat in features:
-                if feat["scene_id"] in have:
-                    continue
-                out = QgsFeature(existing.fields())
-                geom = QgsGeometry(feat.geometry())
-                if to_layer is not None:
-                    geom.transform(to_layer)
-                out.setGeometry(geom)
-                for name in feat.fields().names():
-                    if name in names:
-                        out[name] = feat[name]
-                new.append(out)
-            skipped = len({f["scene_id"] for f in features} & have)
-            if skipped:
-                feedback.pushInfo(f"{skipped} scene(s) already in {os.path.basename(gpkg)}: not appended again")
-            if new and not existing.dataProvider().addFeatures(new)[0]:
-                raise QgsProcessingException(f"Could not append to {uri}: {existing.dataProvider().error().message()}")
-            feedback.pushInfo(f"Appended {len(new)} front(s) to {uri}")
-            return len(new)
-        # New file or new layer: write the features with the fronts schema.
+            return self._append_to_layer(existing, gpkg, layer_name, uri, features, crs, context, feedback)
+        return self._write_new_layer(gpkg, layer_name, uri, features, crs, context, feedback)
+
+    @staticmethod
+    def _append_to_layer(existing, gpkg, layer_name, uri, features, crs, context, feedback):
+        """Add the fronts of scenes ``existing`` does not hold yet, in its CRS and fields."""
+        if existing.geometryType() != QgsWkbTypes.LineGeometry:
+            raise QgsProcessingException(
+                f"The layer '{layer_name}' in {gpkg} is not a line layer; choose another layer name.")
+        names = existing.fields().names()
+        if "scene_id" not in names:
+            raise QgsProcessingException(
+                f"The layer '{layer_name}' in {gpkg} has no scene_id field, so it is not a fronts layer; "
+                "choose another layer name.")
+        have = {f["scene_id"] for f in existing.getFeatures()}
+        to_layer = None
+        if existing.crs() != crs:
+            to_layer = QgsCoordinateTransform(crs, existing.crs(), context.transformContext())
+        new = []
+        for feat in features:
+            if feat["scene_id"] in have:
+                continue
+            out = QgsFeature(existing.fields())
+            geom = QgsGeometry(feat.geometry())
+            if to_layer is not None:
+                geom.transform(to_layer)
+            out.setGeometry(geom)
+            for name in feat.fields().names():
+                if name in names:
+                    out[name] = feat[name]
+            new.append(out)
+        skipped = len({f["scene_id"] for f in features} & have)
+        if skipped:
+            feedback.pushInfo(f"{skipped} scene(s) already in {os.path.basename(gpkg)}: not appended again")
+        if new and not existing.dataProvider().addFeatures(new)[0]:
+            raise QgsProcessingException(f"Could not append to {uri}: {existing.dataProvider().error().message()}")
+        feedback.pushInfo(f"Appended {len(new)} front(s) to {uri}")
+        return len(new)
+
+    @staticmethod
+    def _write_new_layer(gpkg, layer_name, uri, features, crs, context, feedback):
+        """New file or new layer: write the features with the fronts schema."""
         memory = QgsVectorLayer(f"LineString?crs={crs.authid() or crs.toWkt()}", layer_name, "memory")
         memory.dataProvider().addAttributes(front_fields().toList())
         memory.updateFields()

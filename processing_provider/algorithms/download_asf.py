@@ -6,8 +6,6 @@ import os
 from qgis.core import (
     QgsApplication,
     QgsAuthMethodConfig,
-    QgsFeature,
-    QgsFeatureSink,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -15,19 +13,21 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterAuthConfig,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...plugin.engine import asf_client
-from ...plugin.engine.raster_io import Cancelled
-from ..common import EngineFeedback, help_string, with_help, make_fields
+from ...plugin.engine.fetch import asf as asf_client
+from ...plugin.engine.core.cancel import Cancelled
+from ..common import (
+    EngineFeedback, add_rows, advanced, help_string, make_fields, require_fields, require_source,
+    with_help,
+)
+from ..outputs import RunOutputs
 
 
 def earthdata_login(authcfg):
@@ -105,9 +105,8 @@ class DownloadAsf(QgsProcessingAlgorithm):
             "the file name plus .part and resumed (HTTP Range) after a dropped connection or on the next "
             "run. A file whose size or md5 does not match the search record is refused and "
             "removed. Wrong credentials stop the run with an HTTP 401 message.",
-            "Outputs: a table with one row per granule (file, status downloaded / resumed / "
-            "skipped, bytes, GeoTIFFs), the folder, the GeoTIFF paths (for 'Build water "
-            "stack') and the number of files fetched.")
+            "Also returned: the GeoTIFF paths (for 'Build water stack') and the number of files "
+            "fetched.")
 
     def createInstance(self):  # noqa: N802
         return DownloadAsf()
@@ -136,8 +135,10 @@ class DownloadAsf(QgsProcessingAlgorithm):
             "A QGIS authentication configuration of type Basic holding your Earthdata user "
             "name and password (Settings > Options > Authentication > +). The password is "
             "never shown, logged or written anywhere."))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.FOLDER, "Download folder"))
+        self.addParameter(with_help(QgsProcessingParameterFolderDestination(
+            self.FOLDER, "Download folder"),
+            "Where the granules are written (and unpacked); files already complete here are "
+            "skipped and .part files resumed."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.UNZIP, "Unpack zips and list their GeoTIFFs", defaultValue=True),
             "Extract each zip (e.g. RTC products) into a folder beside it and list the "
@@ -150,12 +151,12 @@ class DownloadAsf(QgsProcessingAlgorithm):
              "ASF's download authentication service (advanced); keep the default unless "
              "you use NASA's test system."),
         ):
-            param = QgsProcessingParameterString(name, label, defaultValue=default)
-            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            param.setHelp(text)
-            self.addParameter(param)
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Downloaded files", QgsProcessing.TypeVector))
+            self.addParameter(advanced(with_help(
+                QgsProcessingParameterString(name, label, defaultValue=default), text)))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Downloaded files", QgsProcessing.TypeVector),
+            "A table with one row per granule: granule, file, status (downloaded / resumed / "
+            "skipped), size_bytes and geotiffs; written only when every granule succeeded."))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.GEOTIFFS, "GeoTIFFs"))
         self.addOutput(QgsProcessingOutputNumber(self.DOWNLOADED, "Files fetched"))
 
@@ -172,9 +173,31 @@ class DownloadAsf(QgsProcessingAlgorithm):
         return True
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException("The footprint layer could not be loaded.")
+        source = require_source(self, parameters, self.INPUT, context,
+                                "The footprint layer could not be loaded.")
+        hosts = self._hosts(parameters, context)
+        jobs = self._jobs(source, parameters, context, hosts)
+        folder = self.parameterAsString(parameters, self.FOLDER, context)
+        unzip = self.parameterAsBool(parameters, self.UNZIP, context)
+        session, secrets = self._session(parameters, context, hosts, feedback)
+        geotiffs, fetched, rows = self._download(session, jobs, folder, unzip, secrets, feedback)
+        # the table is written only for a run that succeeded
+        fields = self._report_fields()
+        with RunOutputs(self, parameters, context) as run:
+            sink, dest = run.sink(self.OUTPUT, fields)
+            add_rows(sink, fields, rows)
+        feedback.setProgress(100)
+        return {self.OUTPUT: dest, self.FOLDER: folder, self.GEOTIFFS: geotiffs,
+                self.DOWNLOADED: fetched}
+
+    def _hosts(self, parameters, context):
+        """(Earthdata Login host, ASF authentication host), the defaults when left empty."""
+        edl_host = self.parameterAsString(parameters, self.EDL_HOST, context).strip()
+        auth_host = self.parameterAsString(parameters, self.ASF_AUTH_HOST, context).strip()
+        return edl_host or asf_client.EDL_HOST, auth_host or asf_client.ASF_AUTH_HOST
+
+    def _jobs(self, source, parameters, context, hosts):
+        """(granule, url, size or None, md5 or None) for every feature with a download URL, URLs checked."""
         # QGIS 3.22 does not apply a field parameter's default when it is left out
         url_field = self.parameterAsString(parameters, self.URL_FIELD, context) or "url"
         names = source.fields().names()
@@ -182,17 +205,7 @@ class DownloadAsf(QgsProcessingAlgorithm):
             "size_bytes" if "size_bytes" in names else "")
         md5_field = self.parameterAsString(parameters, self.MD5_FIELD, context) or (
             "md5" if "md5" in names else "")
-        for field in (url_field, size_field, md5_field):
-            if field and field not in names:
-                raise QgsProcessingException(
-                    f"The footprint layer has no field '{field}' (fields: {', '.join(names)}).")
-        folder = self.parameterAsString(parameters, self.FOLDER, context)
-        unzip = self.parameterAsBool(parameters, self.UNZIP, context)
-        edl_host = self.parameterAsString(parameters, self.EDL_HOST, context).strip()
-        auth_host = self.parameterAsString(parameters, self.ASF_AUTH_HOST, context).strip()
-        edl_host = edl_host or asf_client.EDL_HOST
-        auth_host = auth_host or asf_client.ASF_AUTH_HOST
-
+        require_fields(source, (url_field, size_field, md5_field), "footprint layer")
         jobs = []
         for feature in source.getFeatures():
             url = feature[url_field]
@@ -207,10 +220,13 @@ class DownloadAsf(QgsProcessingAlgorithm):
             raise QgsProcessingException("The footprint layer has no feature with a download URL.")
         for _, url, _, _ in jobs:
             try:
-                asf_client.check_url(url, extra_hosts=(edl_host, auth_host))
+                asf_client.check_url(url, extra_hosts=hosts)
             except asf_client.AsfError as exc:
                 raise QgsProcessingException(str(exc)) from None
+        return jobs
 
+    def _session(self, parameters, context, hosts, feedback):
+        """A logged-in Earthdata session and the secrets to scrub from messages."""
         username, password = self._login or (None, None)
         self._login = None
         if password is None:  # not prepared in the main thread (direct call)
@@ -218,17 +234,21 @@ class DownloadAsf(QgsProcessingAlgorithm):
                 self.parameterAsString(parameters, self.AUTH, context))
         secrets = [password]
         try:
-            session = asf_client.login(username, password, edl_host, auth_host)
+            session = asf_client.login(username, password, *hosts)
         except (ValueError, OSError) as exc:
             raise QgsProcessingException(asf_client.scrub(exc, secrets)) from None
         del password
-        feedback.pushInfo(f"Logged in to Earthdata ({edl_host}).")
+        feedback.pushInfo(f"Logged in to Earthdata ({hosts[0]}).")
+        return session, secrets
 
+    @staticmethod
+    def _download(session, jobs, folder, unzip, secrets, feedback):
+        """Fetch every job; (GeoTIFF paths, files fetched, report rows). Raises when any failed."""
         geotiffs, fetched, failures, rows = [], 0, [], []
         for i, (granule, url, size, md5) in enumerate(jobs):
             if feedback.isCanceled():
                 break
-            engine = EngineFeedback(feedback, 100.0 * i / len(jobs), 100.0 / len(jobs))
+            engine = EngineFeedback.item(feedback, i, len(jobs))
             feedback.pushInfo(f"[{i + 1}/{len(jobs)}] {granule}: {url}")
             try:
                 result = asf_client.download_file(
@@ -257,17 +277,4 @@ class DownloadAsf(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"{len(failures)} of {len(jobs)} granule(s) failed: {', '.join(failures)}. "
                 "See the log above; complete files are kept and skipped on the next run.")
-        # the table is written only for a run that succeeded
-        fields = self._report_fields()
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException("Could not create the downloaded-files table.")
-        for row in rows:
-            feature = QgsFeature(fields)
-            feature.setAttributes(row)
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        feedback.setProgress(100)
-        return {self.OUTPUT: dest, self.FOLDER: folder, self.GEOTIFFS: geotiffs,
-                self.DOWNLOADED: fetched}
-
+        return geotiffs, fetched, rows

@@ -6,8 +6,6 @@ import numpy as np
 from qgis.PyQt.QtCore import QVariant
 from qgis.core import (
     QgsCoordinateTransform,
-    QgsFeature,
-    QgsFeatureSink,
     QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -20,12 +18,15 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsUnitTypes,
-    QgsWkbTypes,
 )
 
-from ..common import check_crs, engine_errors, help_string, raster_path, with_help, make_fields
-from ...plugin.engine.front_metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
-from ...plugin.engine.scene_names import match_key
+from ..common import (
+    add_feature, check_crs, engine_errors, help_string, make_fields, raster_path, require_fields,
+    require_source, with_help,
+)
+from ..outputs import RunOutputs
+from ...plugin.engine.fronts.metrics import mask_raster_points, points_from_lines, summarize, symmetric_distance
+from ...plugin.engine.fronts.scene_names import match_key
 
 
 def geometry_lines(geom):
@@ -81,12 +82,9 @@ class EvaluateFronts(QgsProcessingAlgorithm):
             "reference point to the nearest predicted point (lines densified to half a pixel), pooled "
             "and averaged. Fronts are paired by scene id; names are compared without extension, case and "
             "suffixes such as _Subset, _Front, _mask, _layered (so X_Subset.tif matches X_Front.png).",
-            "<b>Outputs</b>: <b>Per-scene table</b>: scene_id, found (1 when a predicted front exists for "
-            "the scene), pred_fronts, mean_m, median_m (median of the pooled nearest distances), "
-            "pred_to_ref_m, ref_to_pred_m, pixel_m, mean_px, median_px; reference scenes without a "
-            "prediction have found = 0 and empty distances. <b>Summary</b> (also in the log): SCENES "
-            "(reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX (mean over scenes of the scene mean "
-            "distance), MEDIAN_M / MEDIAN_PX (median over scenes of the scene mean distance).")
+            "<b>Summary</b> (also in the log): SCENES (reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX "
+            "(mean over scenes of the scene mean distance), MEDIAN_M / MEDIAN_PX (median over scenes of "
+            "the scene mean distance).")
 
     def createInstance(self):
         return EvaluateFronts()
@@ -120,8 +118,12 @@ class EvaluateFronts(QgsProcessingAlgorithm):
             0.0, minValue=0.0),
             "Converts distances to pixels for reference lines; 0 leaves the pixel columns empty unless "
             "masks give the pixel size."))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Per-scene front distances", QgsProcessing.TypeVector))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Per-scene front distances", QgsProcessing.TypeVector),
+            "One row per reference scene: scene_id, found (1 when a predicted front exists for the "
+            "scene), pred_fronts, mean_m, median_m (median of the pooled nearest distances), "
+            "pred_to_ref_m, ref_to_pred_m, pixel_m, mean_px, median_px; reference scenes without a "
+            "prediction have found = 0 and empty distances."))
         for key, label in ((self.SCENES, "Reference scenes"), (self.FOUND_FRACTION, "Fraction with a front"),
                            (self.MEAN_M, "Mean distance (m)"), (self.MEDIAN_M, "Median distance (m)"),
                            (self.MEAN_PX, "Mean distance (px)"), (self.MEDIAN_PX, "Median distance (px)")):
@@ -135,12 +137,9 @@ class EvaluateFronts(QgsProcessingAlgorithm):
                 "projected CRS in metres (e.g. EPSG:3413 or the UTM zone) so distances mean something.")
 
     def processAlgorithm(self, parameters, context, feedback):
-        pred = self.parameterAsSource(parameters, self.PREDICTED, context)
-        if pred is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.PREDICTED))
+        pred = require_source(self, parameters, self.PREDICTED, context)
         pred_field = self.parameterAsString(parameters, self.PRED_FIELD, context) or "scene_id"
-        if pred.fields().indexOf(pred_field) < 0:
-            raise QgsProcessingException(f"The predicted layer has no field '{pred_field}'.")
+        require_fields(pred, (pred_field,), "predicted layer")
         ref = self.parameterAsSource(parameters, self.REFERENCE, context)
         ref_field = self.parameterAsString(parameters, self.REF_FIELD, context) or "scene_id"
         masks = self.parameterAsLayerList(parameters, self.REFERENCE_MASKS, context)
@@ -152,18 +151,46 @@ class EvaluateFronts(QgsProcessingAlgorithm):
         # Reference points per scene, in the reference CRS (metres); predictions are brought into it.
         references = {}  # key -> (label, points (N, 2), crs, pixel size or None)
         if ref is not None:
-            if ref.fields().indexOf(ref_field) < 0:
-                raise QgsProcessingException(f"The reference layer has no field '{ref_field}'.")
-            self._check_metres(ref.sourceCrs(), "reference layer")
-            lines = {}
-            for feat in ref.getFeatures():
+            references.update(self._line_references(ref, ref_field, pixel_size, feedback))
+        references.update(self._mask_references(masks, front_is_zero, feedback))
+        if feedback.isCanceled():
+            raise QgsProcessingException("Cancelled by the user; no output was written.")
+        if not references:
+            raise QgsProcessingException("The reference layer holds no fronts.")
+        predicted = self._predicted(pred, pred_field, references, feedback)
+        fields = table_fields()
+        mask_files = [raster_path(layer, f"reference mask {layer.name()}") for layer in masks]
+        with RunOutputs(self, parameters, context, inputs=mask_files) as run:
+            sink, dest = run.sink(self.OUTPUT, fields)
+            rows = []
+            for n, (key, reference) in enumerate(sorted(references.items())):
                 if feedback.isCanceled():
-                    return {}
-                label = str(feat[ref_field])
-                lines.setdefault(match_key(label), (label, []))[1].extend(geometry_lines(feat.geometry()))
-            step = (pixel_size or 1.0) / 2.0
-            for key, (label, parts) in lines.items():
-                references[key] = (label, points_from_lines(parts, step), ref.sourceCrs(), pixel_size)
+                    raise QgsProcessingException("Cancelled by the user; no output was written.")
+                geoms = predicted.get(key, [])
+                row = scene_row(reference, self._lines_in(geoms, pred.sourceCrs(), reference[2], context),
+                                len(geoms), pixel_size)
+                rows.append(row)
+                add_feature(sink, fields, row)
+                feedback.setProgress(100.0 * (n + 1) / len(references))
+        return self._summary(rows, dest, feedback)
+
+    def _line_references(self, ref, ref_field, pixel_size, feedback):
+        """Reference points per scene from a line layer (densified to half a pixel)."""
+        require_fields(ref, (ref_field,), "reference layer")
+        self._check_metres(ref.sourceCrs(), "reference layer")
+        lines = {}
+        for feat in ref.getFeatures():
+            if feedback.isCanceled():
+                return {}
+            label = str(feat[ref_field])
+            lines.setdefault(match_key(label), (label, []))[1].extend(geometry_lines(feat.geometry()))
+        step = (pixel_size or 1.0) / 2.0
+        return {key: (label, points_from_lines(parts, step), ref.sourceCrs(), pixel_size)
+                for key, (label, parts) in lines.items()}
+
+    def _mask_references(self, masks, front_is_zero, feedback):
+        """Reference points per scene from front mask rasters (named by scene)."""
+        references = {}
         for layer in masks:
             if feedback.isCanceled():
                 return {}
@@ -171,12 +198,14 @@ class EvaluateFronts(QgsProcessingAlgorithm):
             self._check_metres(crs, f"reference mask {layer.name()}")
             path = raster_path(layer, f"reference mask {layer.name()}")
             with engine_errors(feedback):
-                points, size = self._mask_points(path, front_is_zero)
+                points, size = mask_raster_points(path, front_is_zero)
             label = os.path.splitext(os.path.basename(path))[0]
             references[match_key(label)] = (label, points, crs, size)
-        if not references:
-            raise QgsProcessingException("The reference layer holds no fronts.")
+        return references
 
+    @staticmethod
+    def _predicted(pred, pred_field, references, feedback):
+        """Predicted front geometries per scene key that has a reference."""
         predicted = {}
         for feat in pred.getFeatures():
             key = match_key(str(feat[pred_field]))
@@ -185,35 +214,23 @@ class EvaluateFronts(QgsProcessingAlgorithm):
         unmatched = {match_key(str(f[pred_field])) for f in pred.getFeatures()} - set(references)
         if unmatched:
             feedback.pushInfo(f"{len(unmatched)} predicted scene(s) have no reference and are not scored")
+        return predicted
 
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, table_fields(), QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        rows = []
-        for n, (key, (label, ref_pts, crs, size)) in enumerate(sorted(references.items())):
-            if feedback.isCanceled():
-                return {}
-            geoms = predicted.get(key, [])
-            transform = None
-            if geoms and pred.sourceCrs() != crs:
-                transform = QgsCoordinateTransform(pred.sourceCrs(), crs, context.transformContext())
-            lines = []
-            for g in geoms:
-                g = QgsGeometry(g)
-                if transform is not None:
-                    g.transform(transform)
-                lines.extend(geometry_lines(g))
-            step = (size or pixel_size or 1.0) / 2.0
-            d = symmetric_distance(points_from_lines(lines, step), ref_pts)
-            found = d["mean"] is not None
-            px = size or pixel_size
-            row = [label, int(found), len(geoms), d["mean"], d["median"], d["pred_to_ref"], d["ref_to_pred"], px,
-                   d["mean"] / px if found and px else None, d["median"] / px if found and px else None]
-            rows.append(row)
-            feat = QgsFeature(table_fields())
-            feat.setAttributes(row)
-            sink.addFeature(feat, QgsFeatureSink.FastInsert)
-            feedback.setProgress(100.0 * (n + 1) / len(references))
+    @staticmethod
+    def _lines_in(geoms, source_crs, crs, context):
+        """Polylines of ``geoms`` brought from ``source_crs`` into ``crs``."""
+        transform = None
+        if geoms and source_crs != crs:
+            transform = QgsCoordinateTransform(source_crs, crs, context.transformContext())
+        lines = []
+        for g in geoms:
+            g = QgsGeometry(g)
+            if transform is not None:
+                g.transform(transform)
+            lines.extend(geometry_lines(g))
+        return lines
+
+    def _summary(self, rows, dest, feedback):
         mean_m = summarize([r[3] for r in rows])
         mean_px = summarize([r[8] for r in rows])
         found = sum(r[1] for r in rows) / len(rows)
@@ -225,25 +242,16 @@ class EvaluateFronts(QgsProcessingAlgorithm):
                 self.MEAN_M: mean_m["mean"], self.MEDIAN_M: mean_m["median"],
                 self.MEAN_PX: mean_px["mean"], self.MEDIAN_PX: mean_px["median"]}
 
-    @staticmethod
-    def _mask_points(path, front_is_zero):
-        """Front pixel centres (map coordinates, thinned to 1 px) and the pixel size of a mask raster."""
-        import rasterio
-        from skimage.morphology import skeletonize
 
-        with rasterio.open(path) as src:
-            band = src.read(1, masked=True)
-            transform = src.transform
-        data = band.filled(255 if front_is_zero else 0)
-        front = data == 0 if front_is_zero else data != 0
-        if not front.any():
-            raise ValueError(f"the reference mask {os.path.basename(path)} holds no front pixels")
-        if front.all():
-            raise ValueError(f"every pixel of {os.path.basename(path)} is a front pixel: "
-                             "choose the other 'front pixels in the masks' option")
-        thin = skeletonize(front)
-        size = float(np.sqrt(abs(transform.a * transform.e - transform.b * transform.d)))
-        return points_from_mask(thin, tuple(transform)[:6]), size
+def scene_row(reference, lines, n_fronts, pixel_size):
+    """The table row of one reference scene against its predicted polylines (in the reference CRS)."""
+    label, ref_pts, _, size = reference
+    step = (size or pixel_size or 1.0) / 2.0
+    d = symmetric_distance(points_from_lines(lines, step), ref_pts)
+    found = d["mean"] is not None
+    px = size or pixel_size
+    return [label, int(found), n_fronts, d["mean"], d["median"], d["pred_to_ref"], d["ref_to_pred"], px,
+            d["mean"] / px if found and px else None, d["median"] / px if found and px else None]
 
 
 def _fmt(value):

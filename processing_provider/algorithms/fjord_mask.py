@@ -1,7 +1,6 @@
 """Rasterise fjord-boundary lines or polygons into a fjord mask (CALFIN step 3)."""
 
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -13,8 +12,11 @@ from qgis.core import (
 )
 from shapely import wkt
 
-from ...plugin.engine import fjord
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ...plugin.engine.fronts import fjord
+from ..common import (
+    EngineFeedback, check_crs, engine_errors, help_string, raster_path, source_geometries, with_help,
+)
+from ..outputs import RunOutputs
 
 
 class FjordMask(QgsProcessingAlgorithm):
@@ -42,8 +44,7 @@ class FjordMask(QgsProcessingAlgorithm):
             self,
             "Rasterises fjord boundaries onto the grid of a subset: the mask is 1 inside the "
             "fjord and 0 on and outside the fjord walls. Front detection uses it to drop "
-            "detections on static rock boundaries.",
-            "Output: Byte GeoTIFF (0 wall/outside, 1 fjord) on the reference grid.")
+            "detections on static rock boundaries.")
 
     def createInstance(self):  # noqa: N802
         return FjordMask()
@@ -69,7 +70,8 @@ class FjordMask(QgsProcessingAlgorithm):
             self.WALL_WIDTH, "Wall width (pixels)", QgsProcessingParameterNumber.Double,
             defaultValue=2.0, minValue=1.0, maxValue=100.0),
             "Thickness of the walls burned as 0, in pixels of the reference subset."))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Fjord mask"))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(self.OUTPUT, "Fjord mask"),
+            "Byte GeoTIFF (0 wall/outside, 1 fjord) on the reference grid."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         reference = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
@@ -81,11 +83,11 @@ class FjordMask(QgsProcessingAlgorithm):
         value = self.parameterAsEnum(parameters, self.OVERRIDE_VALUE, context)
         overrides = [(g, value) for g in self._geometries(parameters, self.OVERRIDES, crs, context, "overrides")]
         width = self.parameterAsDouble(parameters, self.WALL_WIDTH, context)
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
-            fjord.rasterize_fjord(ref_path, out, boundaries, overrides, width, engine.progress, engine.is_canceled)
-        return {self.OUTPUT: out}
+        with RunOutputs(self, parameters, context, inputs=[ref_path]) as run, engine_errors(feedback):
+            fjord.rasterize_fjord(ref_path, run.raster(self.OUTPUT), boundaries, overrides, width,
+                                  engine.progress, engine.is_canceled)
+        return {self.OUTPUT: run.final(self.OUTPUT)}
 
     def _geometries(self, parameters, name, crs, context, what):
         """The layer's geometries in ``crs`` as GeoJSON-like dicts ([] when not given)."""
@@ -94,12 +96,5 @@ class FjordMask(QgsProcessingAlgorithm):
             return []
         if not source.sourceCrs().isValid():
             raise QgsProcessingException(f"The {what} layer has no valid CRS; assign one first.")
-        transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
-        found = []
-        for feature in source.getFeatures():
-            geometry = feature.geometry()
-            if geometry is None or geometry.isEmpty():
-                continue
-            geometry.transform(transform)
-            found.append(wkt.loads(geometry.asWkt()).__geo_interface__)
-        return found
+        return [wkt.loads(geometry.asWkt()).__geo_interface__
+                for _, geometry in source_geometries(source, crs, context)]

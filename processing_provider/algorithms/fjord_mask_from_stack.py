@@ -10,8 +10,9 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from ...plugin.engine import fjord
+from ...plugin.engine.fronts import fjord
 from ..common import EngineFeedback, engine_errors, help_string, raster_paths, with_help
+from ..outputs import RunOutputs
 
 
 class FjordMaskFromStack(QgsProcessingAlgorithm):
@@ -42,9 +43,7 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
             "out. A pixel whose mean edge strength is above the chosen share of the strongest "
             "edges (an edge present in about that share of the scenes) becomes a wall (0), as "
             "does a pixel without data in any scene; the rest is fjord (1). CALFIN built such "
-            "starters from the inverted mean of several scenes.",
-            "Output: Byte GeoTIFF (0 wall, 1 fjord) on the subsets' grid. Check and edit it, or "
-            "draw boundaries and use 'Fjord-boundary mask'.")
+            "starters from the inverted mean of several scenes.")
 
     def createInstance(self):  # noqa: N802
         return FjordMaskFromStack()
@@ -64,17 +63,18 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
             defaultValue=0.5, minValue=0.05, maxValue=1.0),
             "Share of the strongest edges' strength above which a pixel is a wall; higher keeps "
             "fewer walls (default 0.5)."))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(self.OUTPUT, "Starter fjord mask"),
+            "Byte GeoTIFF (0 wall, 1 fjord) on the subsets' grid. Check and edit it, or draw "
+            "boundaries and use 'Fjord-boundary mask'."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         paths = raster_paths(self.parameterAsLayerList(parameters, self.INPUTS, context),
                              self.parameterAsFile(parameters, self.FOLDER, context), what="subset")
         band = self.parameterAsInt(parameters, self.BAND, context)
         fraction = self.parameterAsDouble(parameters, self.STATIC_FRACTION, context)
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
-            result = fjord.starter_mask_from_stack(paths, out, band, fraction,
+        with RunOutputs(self, parameters, context, inputs=paths) as run, engine_errors(feedback):
+            result = fjord.starter_mask_from_stack(paths, run.raster(self.OUTPUT), band, fraction,
                                                    progress=engine.progress, is_canceled=engine.is_canceled)
         feedback.pushInfo(f"{len(paths)} subsets; mean edge strength threshold {result['edge_threshold']:.4f}")
-        return {self.OUTPUT: out}
+        return {self.OUTPUT: run.final(self.OUTPUT)}

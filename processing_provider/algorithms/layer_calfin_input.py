@@ -7,8 +7,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ...plugin.engine import enhance, layering
+from ...plugin.engine.fronts import enhance, layering
 from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ..outputs import RunOutputs
 
 
 class LayerCalfinInput(QgsProcessingAlgorithm):
@@ -38,8 +39,7 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
             "2. LOCAL_CONTRAST: the band normalised by its local mean and standard deviation "
             "(an exact, seam-free relative of CLAHE: the 'HDR' layer);\n"
             "3. SHADOWS_HIGHLIGHTS: dark neighbourhoods brightened, bright ones darkened.",
-            "Output: a Byte GeoTIFF with 3 bands on the input grid; 0 is nodata, valid pixels "
-            "are 1-255. The scene is processed in windows, so any size works.")
+            "The scene is processed in windows, so any size works.")
 
     def createInstance(self):  # noqa: N802
         return LayerCalfinInput()
@@ -56,7 +56,9 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
             minValue=0.5, maxValue=200.0),
             "Gaussian sigma of the local-contrast and shadows/highlights filters in pixels "
             "(default 8, about 400 m at CALFIN's 50 m pixels)."))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Layered model input"))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(self.OUTPUT, "Layered model input"),
+            "A Byte GeoTIFF with 3 bands (the three layers above, in that order) on the input "
+            "grid; 0 is nodata, valid pixels are 1-255."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -64,9 +66,9 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
         check_crs(layer)
         band = self.parameterAsInt(parameters, self.BAND, context) or 1
         sigma = self.parameterAsDouble(parameters, self.SIGMA, context)
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
-            result = layering.layer_calfin_raster(src, out, band, sigma, engine.progress, engine.is_canceled)
+        with RunOutputs(self, parameters, context, inputs=[src]) as out, engine_errors(feedback):
+            result = layering.layer_calfin_raster(src, out.raster(self.OUTPUT), band, sigma,
+                                                  engine.progress, engine.is_canceled)
         feedback.pushInfo("Stretch limits: {:g} .. {:g}".format(*result["limits"]))
-        return {self.OUTPUT: out}
+        return {self.OUTPUT: out.final(self.OUTPUT)}

@@ -11,9 +11,11 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ...plugin.engine import layering, raster_io
-from ...plugin.engine.subset import RESAMPLING
+from ...plugin.engine.water import stack as water_stack
+from ...plugin.engine.core import raster_io
+from ...plugin.engine.fronts.subset import RESAMPLING
 from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ..outputs import RunOutputs
 
 
 class LayerStackBands(QgsProcessingAlgorithm):
@@ -40,8 +42,7 @@ class LayerStackBands(QgsProcessingAlgorithm):
             self,
             "Stacks the bands of several rasters, in the order given, into one Float32 raster on "
             "the grid of a reference raster, and names each band (the names are what models "
-            "match their input channels against, e.g. HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).",
-            "Output: Float32 GeoTIFF, NaN as nodata wherever any input has no data (the union).")
+            "match their input channels against, e.g. HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).")
 
     def createInstance(self):  # noqa: N802
         return LayerStackBands()
@@ -60,7 +61,9 @@ class LayerStackBands(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterEnum(
             self.RESAMPLING, "Resampling", options=list(RESAMPLING), defaultValue=1),
             "Used for reprojection and resampling onto the reference grid."))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Stacked raster"))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(self.OUTPUT, "Stacked raster"),
+            "Float32 GeoTIFF, one named band per input band, NaN as nodata wherever any input has "
+            "no data (the union)."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         layers = self.parameterAsLayerList(parameters, self.INPUTS, context)
@@ -84,9 +87,10 @@ class LayerStackBands(QgsProcessingAlgorithm):
         ref_path = raster_path(reference, "reference raster")
         check_crs(reference, "reference raster")
         resampling = RESAMPLING[self.parameterAsEnum(parameters, self.RESAMPLING, context)]
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
-            layering.stack_bands(bands, ref_path, out, resampling, "float32", engine.progress, engine.is_canceled)
+        inputs = [p for p, _, _ in bands] + [ref_path]
+        with RunOutputs(self, parameters, context, inputs=inputs) as run, engine_errors(feedback):
+            water_stack.stack_bands(bands, ref_path, run.raster(self.OUTPUT), resampling, "float32",
+                                    engine.progress, engine.is_canceled)
         feedback.pushInfo("Bands: " + ", ".join(n for _, _, n in bands))
-        return {self.OUTPUT: out}
+        return {self.OUTPUT: run.final(self.OUTPUT)}

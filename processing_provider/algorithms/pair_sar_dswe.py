@@ -7,8 +7,6 @@ import os
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
-    QgsFeature,
-    QgsFeatureSink,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -19,12 +17,15 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
 
-from ...plugin.engine import dswe_pairing
-from ..common import EngineFeedback, engine_errors, help_string, with_help, make_fields
+from ...plugin.engine.fetch import dswe as dswe_pairing
+from ..common import (
+    EngineFeedback, add_rows, engine_errors, help_string, make_fields, require_fields, require_source,
+    with_help,
+)
+from ..outputs import RunOutputs
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 OUTPUT_FIELDS = [
@@ -86,10 +87,7 @@ class PairSarDswe(QgsProcessingAlgorithm):
             "potential wetland, 4 low-confidence water, 9 cloud/shadow/snow, 255 fill. Water "
             "is codes 1 and 2. Fractions are of all footprint pixels on the DSWE grid; "
             "footprint parts no tile of that date covers count as no data. Tiles of one date "
-            "are measured together (they do not overlap); rasters are read window by window.",
-            "Output: a table (no geometry) with granule, sar_date, dswe_date, days_apart, "
-            "dswe_files, footprint_pixels, water_fraction, cloud_fraction, nodata_fraction "
-            "(0-1), passed and reason.")
+            "are measured together (they do not overlap); rasters are read window by window.")
 
     def createInstance(self):  # noqa: N802
         return PairSarDswe()
@@ -139,22 +137,42 @@ class PairSarDswe(QgsProcessingAlgorithm):
             self.KEEP_REJECTED, "Keep rejected pairs (with the reason)", defaultValue=False),
             "Also list the pairs that fail the rules, with the reason; otherwise only "
             "passing pairs are written."))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "SAR/DSWE pairs", QgsProcessing.TypeVector))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "SAR/DSWE pairs", QgsProcessing.TypeVector),
+            "A table (no geometry) with granule, sar_date, dswe_date, days_apart, dswe_files, "
+            "footprint_pixels, water_fraction, cloud_fraction, nodata_fraction (0-1), passed and "
+            "reason."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException("The SAR footprint layer could not be loaded.")
+        source = require_source(self, parameters, self.INPUT, context,
+                                "The SAR footprint layer could not be loaded.")
         # QGIS 3.22 does not apply a field parameter's default when it is left out
         date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "start_time"
         name_field = self.parameterAsString(parameters, self.NAME_FIELD, context) or "granule"
-        names = source.fields().names()
-        for field in (date_field, name_field):
-            if field not in names:
-                raise QgsProcessingException(
-                    f"The footprint layer has no field '{field}' (fields: {', '.join(names)}); "
-                    "choose the date and name fields.")
+        require_fields(source, (date_field, name_field), "footprint layer", "Choose the date and name fields.")
+        tiles = self._tiles(parameters, context, feedback)
+        scenes = self._scenes(source, date_field, name_field, context, feedback)
+        engine = EngineFeedback(feedback)
+        with engine_errors(feedback):
+            rows = dswe_pairing.pair(
+                scenes, tiles,
+                max_days=self.parameterAsInt(parameters, self.MAX_DAYS, context),
+                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context) / 100,
+                min_water=self.parameterAsDouble(parameters, self.MIN_WATER, context) / 100,
+                max_nodata=self.parameterAsDouble(parameters, self.MAX_NODATA, context) / 100,
+                keep_rejected=self.parameterAsBool(parameters, self.KEEP_REJECTED, context),
+                progress=engine.progress, is_canceled=engine.is_canceled,
+            )
+        fields = make_fields(OUTPUT_FIELDS)
+        inputs = [path for paths in tiles.values() for path in paths]
+        with RunOutputs(self, parameters, context, inputs=inputs) as run:
+            sink, dest = run.sink(self.OUTPUT, fields)
+            add_rows(sink, fields, ([row[name] for name, _ in OUTPUT_FIELDS] for row in rows))
+        feedback.pushInfo(f"{sum(r['passed'] for r in rows)} pair(s) pass the rules.")
+        return {self.OUTPUT: dest}
+
+    def _tiles(self, parameters, context, feedback):
+        """The dated DSWE tiles of the folder, by date (the engine's find_tiles)."""
         folder = self.parameterAsFile(parameters, self.DSWE_FOLDER, context)
         if not folder or not os.path.isdir(folder):
             raise QgsProcessingException(f"The DSWE folder {folder!r} does not exist.")
@@ -166,7 +184,11 @@ class PairSarDswe(QgsProcessingAlgorithm):
             raise QgsProcessingException(
                 f"No DSWE GeoTIFF with a date in its name was found in {folder}.")
         feedback.pushInfo(f"{sum(map(len, tiles.values()))} DSWE tile(s) on {len(tiles)} date(s).")
+        return tiles
 
+    @staticmethod
+    def _scenes(source, date_field, name_field, context, feedback):
+        """The footprints as engine scenes: granule, date and GeoJSON geometry in EPSG:4326."""
         transform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
         scenes = []
         for feature in source.getFeatures():
@@ -183,29 +205,7 @@ class PairSarDswe(QgsProcessingAlgorithm):
                                geometry=_geojson(geom)))
         if not scenes:
             raise QgsProcessingException("The SAR footprint layer has no usable scene.")
-
-        engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
-            rows = dswe_pairing.pair(
-                scenes, tiles,
-                max_days=self.parameterAsInt(parameters, self.MAX_DAYS, context),
-                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context) / 100,
-                min_water=self.parameterAsDouble(parameters, self.MIN_WATER, context) / 100,
-                max_nodata=self.parameterAsDouble(parameters, self.MAX_NODATA, context) / 100,
-                keep_rejected=self.parameterAsBool(parameters, self.KEEP_REJECTED, context),
-                progress=engine.progress, is_canceled=engine.is_canceled,
-            )
-        fields = make_fields(OUTPUT_FIELDS)
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException("Could not create the pairs table.")
-        for row in rows:
-            feature = QgsFeature(fields)
-            feature.setAttributes([row[name] for name, _ in OUTPUT_FIELDS])
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        feedback.pushInfo(f"{sum(r['passed'] for r in rows)} pair(s) pass the rules.")
-        return {self.OUTPUT: dest}
+        return scenes
 
 
 def _geojson(geom):

@@ -1,13 +1,10 @@
 """Run model: any Waterline ONNX model over a raster, tiled, blended, windowed."""
 
-from pathlib import Path
-
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -15,25 +12,13 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
-from ...plugin.engine import inference
-from ...plugin.engine.model import DEVICES, default_weights_dir, find_models, load_model
-
-_SHIPPED = {}  # weights/ listing (names and mtimes) -> find_models() result
-
-
-def shipped_models():
-    """(path, meta) of the models in weights/, re-read only when the folder changes.
-
-    QGIS creates algorithm instances often; opening every model each time would be slow.
-    """
-    folder = default_weights_dir()
-    key = tuple((p.name, p.stat().st_mtime) for p in sorted(Path(folder).glob("*.onnx"))) \
-        if folder.is_dir() else ()
-    if key not in _SHIPPED:
-        _SHIPPED.clear()
-        _SHIPPED[key] = find_models(folder)
-    return _SHIPPED[key]
+from ..common import (
+    EngineFeedback, check_crs, engine_errors, enum_numbers_as_options, help_string, raster_path, static_enum,
+    with_help,
+)
+from ..outputs import RunOutputs
+from ...plugin.engine.core import inference
+from ...plugin.engine.core.model import DEVICES, load_model, resolve_model, shipped_models
 
 
 class RunModel(QgsProcessingAlgorithm):
@@ -87,10 +72,9 @@ class RunModel(QgsProcessingAlgorithm):
             "weights so there are no seams, normalised as the model declares (percentile stretch, "
             "scale/offset, dB conversion), and nodata stays nodata. The log shows the bands used, "
             "the normalisation statistics and the onnxruntime provider that ran.",
-            "Outputs (at least one): <b>Probability raster</b>: float32, one band per model output "
-            "(named after the output), -1 = nodata. <b>Class raster</b>: uint8, 1 where the first "
-            "output's probability >= the threshold, else 0, 255 = nodata. Both are tiled, "
-            "compressed GeoTIFFs on the input's grid; a failed or cancelled run leaves no file.")
+            "At least one of the two rasters is needed. Both are tiled, compressed GeoTIFFs on the "
+            "input's grid; a failed or cancelled run leaves no file. Also returned: the tiles run, "
+            "the tiles skipped (all nodata) and the onnxruntime execution provider.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"),
@@ -100,10 +84,7 @@ class RunModel(QgsProcessingAlgorithm):
         # Static strings: the value is the model's file name (without .onnx), so
         # qgis_process calls and saved modeler graphs do not depend on list order.
         names = [p.stem for p, _ in self.shipped()]
-        model = QgsProcessingParameterEnum(
-            self.MODEL, "Shipped model", options=names, optional=True,
-            defaultValue=names[0] if names else None)
-        model.setUsesStaticStrings(True)
+        model = static_enum(self.MODEL, "Shipped model", names, names[0] if names else None, optional=True)
         shipped = "; ".join(f"{p.stem}: {m['task']}, channels {', '.join(m['channels'])}"
                             for p, m in self.shipped()) or "none installed"
         self.addParameter(with_help(model,
@@ -117,10 +98,7 @@ class RunModel(QgsProcessingAlgorithm):
             self.BAND_MAP, "Band mapping, e.g. VV=1,VH=2 or 1,2 (empty = automatic)", optional=True),
             "Which input band feeds each model channel: 'VV=1,VH=2' (channel=band) or '1,2' "
             "(bands in channel order). Empty: by band description, else by position."))
-        device = QgsProcessingParameterEnum(
-            self.DEVICE, "Device (auto, cpu or cuda)", options=list(DEVICES), defaultValue="auto")
-        device.setUsesStaticStrings(True)
-        self.addParameter(with_help(device,
+        self.addParameter(with_help(static_enum(self.DEVICE, "Device (auto, cpu or cuda)", DEVICES, "auto"),
             "auto uses CUDA when onnxruntime-gpu and a GPU are present, else the CPU; cuda fails "
             "with an explanation when CUDA cannot be used."))
         self.addParameter(with_help(QgsProcessingParameterNumber(
@@ -144,40 +122,35 @@ class RunModel(QgsProcessingAlgorithm):
             self.THRESHOLD, "Class threshold (probability of the first output)",
             QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0),
             "The class raster is 1 where the first output's probability is at least this."))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROB, "Probability raster", optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CLASS, "Class raster", optional=True, createByDefault=True))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROB, "Probability raster", optional=True, createByDefault=True),
+            "Float32, one band per model output (named after the output), -1 = nodata."))
+        self.addParameter(with_help(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CLASS, "Class raster", optional=True, createByDefault=True),
+            "Uint8, 1 where the first output's probability >= the threshold, else 0, 255 = nodata."))
         self.addOutput(QgsProcessingOutputNumber(self.TILES_RUN, "Tiles run"))
         self.addOutput(QgsProcessingOutputNumber(self.TILES_SKIPPED, "Tiles skipped (nodata)"))
         self.addOutput(QgsProcessingOutputString(self.PROVIDER, "onnxruntime execution provider"))
 
     def _model_path(self, parameters, context):
         path = self.parameterAsFile(parameters, self.MODEL_FILE, context)
-        if path:
-            return path
-        shipped = self.shipped()
-        if not shipped:
-            raise QgsProcessingException(
-                "No shipped model was found in the plugin's weights/ folder: give a model file.")
         name = self.parameterAsEnumString(parameters, self.MODEL, context)
-        by_name = {p.stem: p for p, _ in shipped}
-        if not name:
+        if not path and not name:
             raise QgsProcessingException("Choose a shipped model or give a model file.")
-        if name not in by_name:
-            raise QgsProcessingException(
-                f"There is no shipped model {name!r}; shipped: {', '.join(by_name)}.")
-        return str(by_name[name])
+        with engine_errors():
+            return str(resolve_model(model_file=path, name=name, models=self.shipped())[0])
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        # qgis_process help lists enum options by number: accept those numbers too.
+        return super().checkParameterValues(enum_numbers_as_options(self, parameters), context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        import rasterio
-
+        parameters = enum_numbers_as_options(self, parameters)
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         src_path = raster_path(layer)
         check_crs(layer)
-        prob_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROB, context)
-        class_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_CLASS, context)
-        if not prob_path and not class_path:
+        if not self.parameterAsOutputLayer(parameters, self.OUTPUT_PROB, context) \
+                and not self.parameterAsOutputLayer(parameters, self.OUTPUT_CLASS, context):
             raise QgsProcessingException(
                 "Choose at least one output: a probability raster or a class raster.")
         model_path = self._model_path(parameters, context)
@@ -187,23 +160,20 @@ class RunModel(QgsProcessingAlgorithm):
         overlap = self.parameterAsInt(parameters, self.OVERLAP, context) or None
         band_text = self.parameterAsString(parameters, self.BAND_MAP, context)
         engine = EngineFeedback(feedback)
-        with engine_errors(feedback):
+        with RunOutputs(self, parameters, context, inputs=[src_path, model_path]) as out, engine_errors(feedback):
             model = load_model(model_path, device=device, threads=threads, log=feedback.pushInfo)
             band_map = inference.parse_band_map(band_text, model.channels)
-            with rasterio.open(src_path) as src:
-                warning = inference.check_pixel_size(src.crs, src.transform, model.meta)
-            if warning:
-                feedback.pushWarning("Warning: " + warning)
             stats = inference.predict_raster(
-                model, src_path, prob_path=prob_path or None, class_path=class_path or None,
+                model, src_path, prob_path=out.raster(self.OUTPUT_PROB), class_path=out.raster(self.OUTPUT_CLASS),
                 band_map=band_map, tile_size=tile, overlap=overlap,
                 batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
                 threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
                 progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo,
+                warn=lambda message: feedback.pushWarning("Warning: " + message),
             )
         return {
-            self.OUTPUT_PROB: prob_path or None,
-            self.OUTPUT_CLASS: class_path or None,
+            self.OUTPUT_PROB: out.final(self.OUTPUT_PROB),
+            self.OUTPUT_CLASS: out.final(self.OUTPUT_CLASS),
             self.TILES_RUN: stats["tiles_run"],
             self.TILES_SKIPPED: stats["tiles_skipped"],
             self.PROVIDER: stats["provider"],

@@ -2,7 +2,6 @@
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
     QgsGeometry,
@@ -10,7 +9,6 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDateTime,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
@@ -21,8 +19,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...plugin.engine import asf_client
-from ..common import engine_errors, help_string, with_help, make_fields
+from ...plugin.engine.fetch import asf as asf_client
+from ..common import advanced, engine_errors, help_string, make_fields, source_geometries, with_help
+from ..outputs import RunOutputs
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 _QTYPES = {"str": QVariant.String, "int": QVariant.Int, "bigint": QVariant.LongLong}
@@ -64,11 +63,7 @@ class SearchAsf(QgsProcessingAlgorithm):
             self,
             "Searches the Alaska Satellite Facility archive (NASA CMR, through the asf_search "
             "package) and returns the footprints of the products found as a polygon layer "
-            "in EPSG:4326. No login is needed to search.",
-            "Output: footprints with granule, file_id, platform, beam_mode, polarization, "
-            "start_time, end_time (UTC, ISO 8601), path, frame, orbit, flight_dir, "
-            "processing_level, url (download link), file_name, size_bytes and md5 (when ASF "
-            "gives one). Feed it to 'Download ASF granules'.")
+            "in EPSG:4326. No login is needed to search.")
 
     def createInstance(self):  # noqa: N802
         return SearchAsf()
@@ -110,29 +105,21 @@ class SearchAsf(QgsProcessingAlgorithm):
             self.MAX_RESULTS, "Maximum results", QgsProcessingParameterNumber.Integer,
             defaultValue=100, minValue=1, maxValue=10000),
             "The search stops after this many products (default 100)."))
-        host = QgsProcessingParameterString(
-            self.CMR_HOST, "CMR search host", defaultValue=asf_client.CMR_HOST)
-        host.setFlags(host.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        host.setHelp(
+        self.addParameter(advanced(with_help(QgsProcessingParameterString(
+            self.CMR_HOST, "CMR search host", defaultValue=asf_client.CMR_HOST),
             "The search service (advanced); keep the default unless you use NASA's test "
-            "system (cmr.uat.earthdata.nasa.gov).")
-        self.addParameter(host)
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "ASF footprints", QgsProcessing.TypeVectorPolygon))
+            "system (cmr.uat.earthdata.nasa.gov).")))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "ASF footprints", QgsProcessing.TypeVectorPolygon),
+            "Footprints (EPSG:4326) with granule, file_id, platform, beam_mode, polarization, "
+            "start_time, end_time (UTC, ISO 8601), path, frame, orbit, flight_dir, "
+            "processing_level, url (download link), file_name, size_bytes and md5 (when ASF "
+            "gives one). Feed it to 'Download ASF granules'."))
 
     def _aoi_wkt(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.AOI, context)
         if source is not None:
-            transform = QgsCoordinateTransform(
-                source.sourceCrs(), WGS84, context.transformContext())
-            geoms = []
-            for feature in source.getFeatures():
-                if feedback.isCanceled():
-                    break
-                geom = QgsGeometry(feature.geometry())
-                if not geom.isEmpty():
-                    geom.transform(transform)
-                    geoms.append(geom)
+            geoms = [geom for _, geom in source_geometries(source, WGS84, context, feedback)]
             if not geoms:
                 raise QgsProcessingException(
                     "The area-of-interest layer has no polygon to search with.")
@@ -153,6 +140,21 @@ class SearchAsf(QgsProcessingAlgorithm):
         return value.toString("yyyy-MM-ddTHH:mm:ss") + "Z"
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        records = self._search(parameters, context, feedback)
+        feedback.pushInfo(f"{len(records)} product(s) found.")
+        fields = footprint_fields()
+        features = self._footprints(records, fields, feedback)
+        # the layer is created only once the search succeeded
+        with RunOutputs(self, parameters, context) as run:
+            sink, dest = run.sink(self.OUTPUT, fields, QgsWkbTypes.MultiPolygon, WGS84)
+            for i, feature in enumerate(features):
+                if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+                    raise QgsProcessingException(f"Writing the footprint layer failed: {sink.lastError()}")
+                feedback.setProgress(100.0 * (i + 1) / len(features))
+        return {self.OUTPUT: dest}
+
+    def _search(self, parameters, context, feedback):
+        """The ASF records matching the parameters (the engine's search)."""
         aoi = self._aoi_wkt(parameters, context, feedback)
         start = self._date(self.parameterAsDateTime(parameters, self.START, context))
         end_dt = self.parameterAsDateTime(parameters, self.END, context)
@@ -162,7 +164,7 @@ class SearchAsf(QgsProcessingAlgorithm):
         dataset = self.DATASETS[self.parameterAsEnum(parameters, self.DATASET, context)]
         feedback.pushInfo(f"Searching ASF for {dataset} over {aoi[:120]}")
         with engine_errors(feedback):
-            records = asf_client.search(
+            return asf_client.search(
                 aoi, start=start, end=end, dataset=dataset,
                 processing_level=self.parameterAsString(parameters, self.LEVEL, context),
                 beam_mode=self.parameterAsString(parameters, self.BEAM_MODE, context),
@@ -171,8 +173,10 @@ class SearchAsf(QgsProcessingAlgorithm):
                 host=self.parameterAsString(parameters, self.CMR_HOST, context).strip()
                 or asf_client.CMR_HOST,
             )
-        feedback.pushInfo(f"{len(records)} product(s) found.")
-        fields = footprint_fields()
+
+    @staticmethod
+    def _footprints(records, fields, feedback):
+        """One multipolygon feature per record with a usable footprint."""
         features = []
         for record in records:
             if feedback.isCanceled():
@@ -186,13 +190,4 @@ class SearchAsf(QgsProcessingAlgorithm):
             feature.setGeometry(geom)
             feature.setAttributes([record[name] for name, _ in asf_client.FOOTPRINT_FIELDS])
             features.append(feature)
-        # the layer is created only once the search succeeded
-        sink, dest = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon, WGS84)
-        if sink is None:
-            raise QgsProcessingException("Could not create the footprint layer.")
-        for i, feature in enumerate(features):
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
-            feedback.setProgress(100.0 * (i + 1) / len(features))
-        return {self.OUTPUT: dest}
-
+        return features

@@ -3,9 +3,7 @@
 import os
 
 from qgis.core import (
-    QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -22,15 +20,17 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 from shapely import wkt
 
-from ...plugin.engine import subset
-from ...plugin.engine.raster_io import Cancelled
-from ...plugin.engine.scene_names import parse_scene_name
-from ..common import EngineFeedback, engine_errors, help_string, raster_path, raster_paths, rasterio_crs, with_help, make_fields
+from ...plugin.engine.fronts import subset
+from ...plugin.engine.fronts.scene_names import parse_scene_name
+from ..common import (
+    EngineFeedback, add_rows, engine_errors, help_string, make_fields, optional_raster_path,
+    raster_paths, rasterio_crs, require_source, with_help,
+)
+from ..outputs import RunOutputs
 
 RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
 CLOUD_KIND_LABELS = (
@@ -38,6 +38,20 @@ CLOUD_KIND_LABELS = (
     "Landsat Collection 2 QA_PIXEL (cloud, dilated cloud bits)",
     "Landsat Collection 1 BQA (cloud bit or high cloud confidence)",
 )
+
+def report_fields():
+    return make_fields([
+        ("scene", QVariant.String), ("status", QVariant.String), ("reason", QVariant.String),
+        ("nodata_pct", QVariant.Double), ("cloud_pct", QVariant.Double), ("date", QVariant.String),
+        ("sensor", QVariant.String), ("path", QVariant.String)])
+
+
+def report_row(scene, result, staged, out_dir):
+    """The report attributes of one scene and its subset result (the path where the subset will be)."""
+    info = parse_scene_name(scene)
+    path = os.path.join(out_dir, os.path.relpath(result["path"], staged)) if result["path"] else None
+    return [info["scene"], result["status"], result["reason"], result["nodata_pct"],
+            result["cloud_pct"], info["date"], info["sensor"], path]
 
 
 class SubsetScenes(QgsProcessingAlgorithm):
@@ -78,10 +92,8 @@ class SubsetScenes(QgsProcessingAlgorithm):
             "a time series stacks pixel for pixel. Scenes in another CRS are reprojected to the "
             "domain layer's CRS. A scene is rejected when too much of the domain is nodata or, "
             "when cloud information is available, too cloudy.",
-            "Outputs: the folder of GeoTIFF subsets, a table with one row per scene (scene, "
-            "accepted or rejected, reason, nodata %, cloud %, date and sensor read from "
-            "Landsat/Sentinel product names), the first accepted subset (handy as the reference "
-            "grid for the fjord mask in a model) and the number accepted.")
+            "Also returned: the first accepted subset (handy as the reference grid for the fjord "
+            "mask in a model) and the number accepted.")
 
     def createInstance(self):  # noqa: N802
         return SubsetScenes()
@@ -129,87 +141,94 @@ class SubsetScenes(QgsProcessingAlgorithm):
             self.MAX_CLOUD, "Maximum cloud inside the domain (%)",
             QgsProcessingParameterNumber.Double, defaultValue=15.0, minValue=0.0, maxValue=100.0),
             "A scene is rejected when a larger share of its valid domain pixels is cloudy (default 15)."))
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, "Subsets folder"))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, "Subset report", QgsProcessing.TypeVector))
+        self.addParameter(with_help(QgsProcessingParameterFolderDestination(
+            self.OUTPUT_FOLDER, "Subsets folder"),
+            "The folder of GeoTIFF subsets, one per accepted scene, all on the same grid."))
+        self.addParameter(with_help(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE, "Subset report", QgsProcessing.TypeVector),
+            "A table with one row per scene: scene, status (accepted or rejected), reason, "
+            "nodata %, cloud %, date and sensor read from Landsat/Sentinel product names, and "
+            "the subset's path."))
         self.addOutput(QgsProcessingOutputRasterLayer(self.FIRST_SUBSET, "First accepted subset"))
         self.addOutput(QgsProcessingOutputNumber(self.ACCEPTED, "Number of accepted scenes"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         scenes = self._scenes(parameters, context)
-        domain, crs = self._domain(parameters, context)
-        pixel = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
-        resampling = subset.RESAMPLING[self.parameterAsEnum(parameters, self.RESAMPLING, context)]
-        max_nodata = self.parameterAsDouble(parameters, self.MAX_NODATA, context)
-        max_cloud = self.parameterAsDouble(parameters, self.MAX_CLOUD, context)
-        cloud_layer = self.parameterAsRasterLayer(parameters, self.CLOUD_MASK, context)
-        cloud_path = raster_path(cloud_layer, "cloud mask") if cloud_layer else None
-        cloud_kind = subset.CLOUD_KINDS[self.parameterAsEnum(parameters, self.CLOUD_KIND, context)]
-        find_qa = self.parameterAsBool(parameters, self.FIND_QA, context)
+        options = self._options(parameters, context)
         out_dir = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
-        os.makedirs(out_dir, exist_ok=True)
+        inputs = scenes + [options["cloud_path"]]
+        # Subsets keep their scene's name: the output folder must not be a folder holding the scenes.
+        with RunOutputs(self, parameters, context, inputs=inputs, folder_outputs=[out_dir]) as out:
+            domain, crs = self._domain(parameters, context, scenes[0], feedback)
+            grid = self._grid(scenes[0], domain, crs, parameters, context, feedback)
+            staged = out.folder(self.OUTPUT_FOLDER)
+            written, rows, problems = self._subset_all(scenes, grid, domain, staged, options, feedback)
+            if not written and problems and len(problems) == len(scenes):
+                raise QgsProcessingException("No scene could be subset: " + "; ".join(problems))
+            fields = report_fields()
+            sink, table_id = out.sink(self.OUTPUT_TABLE, fields)
+            add_rows(sink, fields, (report_row(scene, result, staged, out_dir) for scene, result in rows))
+        feedback.pushInfo(f"{len(written)} of {len(scenes)} scenes accepted")
+        first = os.path.join(out_dir, os.path.basename(written[0])) if written else None
+        return {self.OUTPUT_FOLDER: out_dir, self.OUTPUT_TABLE: table_id,
+                self.FIRST_SUBSET: first, self.ACCEPTED: len(written)}
 
+    def _grid(self, first_scene, domain, crs, parameters, context, feedback):
+        """The shared output grid over the domain (pixel size given, or the first scene's)."""
+        pixel = self.parameterAsDouble(parameters, self.PIXEL_SIZE, context)
         with engine_errors(feedback):
             if pixel <= 0:
-                pixel = subset.native_pixel_size(scenes[0], crs)
-                feedback.pushInfo(f"Pixel size from {os.path.basename(scenes[0])}: {pixel:g}")
+                pixel = subset.native_pixel_size(first_scene, crs)
+                feedback.pushInfo(f"Pixel size from {os.path.basename(first_scene)}: {pixel:g}")
             grid = subset.domain_grid(domain.bounds, crs, pixel)
         feedback.pushInfo(f"Domain grid: {grid.width} x {grid.height} pixels of {pixel:g} units")
+        return grid
 
-        fields = make_fields([
-            ("scene", QVariant.String), ("status", QVariant.String), ("reason", QVariant.String),
-            ("nodata_pct", QVariant.Double), ("cloud_pct", QVariant.Double), ("date", QVariant.String),
-            ("sensor", QVariant.String), ("path", QVariant.String)])
-        sink, table_id = self.parameterAsSink(
-            parameters, self.OUTPUT_TABLE, context, fields, QgsWkbTypes.NoGeometry)
+    def _options(self, parameters, context):
+        """The subsetting and acceptance settings shared by every scene."""
+        return dict(
+            resampling=subset.RESAMPLING[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+            max_nodata=self.parameterAsDouble(parameters, self.MAX_NODATA, context),
+            max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
+            cloud_path=optional_raster_path(
+                self.parameterAsRasterLayer(parameters, self.CLOUD_MASK, context), "cloud mask"),
+            cloud_kind=subset.CLOUD_KINDS[self.parameterAsEnum(parameters, self.CLOUD_KIND, context)],
+            find_qa=self.parameterAsBool(parameters, self.FIND_QA, context))
 
+    def _subset_all(self, scenes, grid, domain, out_dir, options, feedback):
+        """Subset every scene: (paths written, (scene, result) rows, problems).
+
+        A scene that fails is a rejected row; cancelling or an unexpected error ends the run
+        (``RunOutputs`` then removes this run's subsets).
+        """
         written, rows, problems = [], [], []
-        try:
-            for i, scene in enumerate(scenes):
+        for i, scene in enumerate(scenes):
+            if feedback.isCanceled():
+                raise QgsProcessingException("Cancelled by the user; the subsets of this run were removed.")
+            progress = EngineFeedback.item(feedback, i, len(scenes))
+            dst = self._unique_path(out_dir, scene, written)
+            qa_path, qa_kind = options["cloud_path"], options["cloud_kind"]
+            if qa_path is None and options["find_qa"]:
+                qa_path, qa_kind = subset.find_landsat_qa(scene)
+            try:
+                with engine_errors(feedback):
+                    result = subset.subset_scene(
+                        scene, dst, grid, domain.__geo_interface__, options["resampling"],
+                        options["max_nodata"], options["max_cloud"], qa_path, qa_kind,
+                        progress.progress, progress.is_canceled)
+            except QgsProcessingException as exc:
                 if feedback.isCanceled():
-                    raise Cancelled()
-                progress = EngineFeedback(feedback, 100.0 * i / len(scenes), 100.0 / len(scenes))
-                dst = self._unique_path(out_dir, scene, written)
-                qa_path, qa_kind = cloud_path, cloud_kind
-                if qa_path is None and find_qa:
-                    qa_path, qa_kind = subset.find_landsat_qa(scene)
-                try:
-                    with engine_errors(feedback):
-                        result = subset.subset_scene(
-                            scene, dst, grid, domain.__geo_interface__, resampling, max_nodata,
-                            max_cloud, qa_path, qa_kind, progress.progress, progress.is_canceled)
-                except QgsProcessingException as exc:
-                    if feedback.isCanceled():
-                        raise Cancelled()
-                    result = {"status": "rejected", "reason": str(exc), "nodata_pct": None,
-                              "cloud_pct": None, "path": None}
-                    problems.append(f"{os.path.basename(scene)}: {exc}")
-                if result["reason"] == "does not overlap the domain":
-                    problems.append(f"{os.path.basename(scene)} does not overlap the domain")
-                if result["path"]:
-                    written.append(result["path"])
-                rows.append((scene, result))
-                feedback.pushInfo(f"{os.path.basename(scene)}: {result['status']} {result['reason']}".rstrip())
-        except Cancelled:
-            self._remove(written)
-            raise QgsProcessingException("Cancelled by the user; the subsets of this run were removed.")
-        except Exception:
-            self._remove(written)
-            raise
-
-        if not written and problems and len(problems) == len(scenes):
-            raise QgsProcessingException("No scene could be subset: " + "; ".join(problems))
-        for scene, result in rows:
-            info = parse_scene_name(scene)
-            feature = QgsFeature(fields)
-            feature.setAttributes([
-                info["scene"], result["status"], result["reason"], result["nodata_pct"],
-                result["cloud_pct"], info["date"], info["sensor"], result["path"]])
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        feedback.pushInfo(f"{len(written)} of {len(scenes)} scenes accepted")
-        return {self.OUTPUT_FOLDER: out_dir, self.OUTPUT_TABLE: table_id,
-                self.FIRST_SUBSET: written[0] if written else None, self.ACCEPTED: len(written)}
+                    raise
+                result = {"status": "rejected", "reason": str(exc), "nodata_pct": None,
+                          "cloud_pct": None, "path": None}
+                problems.append(f"{os.path.basename(scene)}: {exc}")
+            if result["reason"] == "does not overlap the domain":
+                problems.append(f"{os.path.basename(scene)} does not overlap the domain")
+            if result["path"]:
+                written.append(result["path"])
+            rows.append((scene, result))
+            feedback.pushInfo(f"{os.path.basename(scene)}: {result['status']} {result['reason']}".rstrip())
+        return written, rows, problems
 
     def _scenes(self, parameters, context):
         paths = raster_paths(self.parameterAsLayerList(parameters, self.INPUTS, context), None, what="scene")
@@ -220,10 +239,17 @@ class SubsetScenes(QgsProcessingAlgorithm):
             raise QgsProcessingException("Give at least one scene: raster layers or a folder of rasters.")
         return paths
 
-    def _domain(self, parameters, context):
-        source = self.parameterAsSource(parameters, self.DOMAIN, context)
-        if source is None:
-            raise QgsProcessingException("The domain layer could not be loaded.")
+    def _domain(self, parameters, context, first_scene, feedback):
+        """(domain geometry, CRS of the subsets): a domain drawn in degrees gets the scenes' metric CRS."""
+        geometry, crs = self._domain_feature(parameters, context)
+        with engine_errors(feedback):
+            geometry, crs, why = subset.working_domain(geometry, crs, first_scene)
+        if why:
+            feedback.pushInfo(why[:1].upper() + why[1:] + ".")
+        return geometry, crs
+
+    def _domain_feature(self, parameters, context):
+        source = require_source(self, parameters, self.DOMAIN, context, "The domain layer could not be loaded.")
         crs_q = source.sourceCrs()
         if not crs_q.isValid():
             raise QgsProcessingException("The domain layer has no valid CRS; assign one first.")
@@ -249,9 +275,3 @@ class SubsetScenes(QgsProcessingAlgorithm):
             n += 1
             path = os.path.join(folder, f"{stem}_{n}.tif")
         return path
-
-    @staticmethod
-    def _remove(paths):
-        for path in paths:
-            if os.path.exists(path):
-                os.remove(path)
