@@ -2,7 +2,7 @@
 
 The exported graph ends in a sigmoid (probabilities), takes float32
 (N, C, H, W) with dynamic N, H, W, and carries the contract metadata
-(``plugin.engine.contract``) so the plugin needs no per-model code.
+(``plugin.engine.core.contract``) so the plugin needs no per-model code.
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from plugin.engine.contract import write_metadata
+from plugin.engine.core.contract import write_metadata
 
 
 class WithSigmoid(nn.Module):

@@ -52,13 +52,13 @@ def _decisions_text(metrics):
 
 
 def _qgis_text(metrics):
-    """The same held-out Landsat scenes through qgis_process (tests/evaluate_held_out.py), when measured."""
+    """The same held-out Landsat scenes through qgis_process (tools/evaluate_held_out.py), when measured."""
     q = metrics.get("qgis_process_check")
     if not q:
         return ""
     return f"""
 The same {q["SCENES"]} Landsat scenes through the real command line, as a user runs them
-(`python tests/evaluate_held_out.py`: GeoTIFFs on a nominal 49 m grid, `qgis_process run
+(`python tools/evaluate_held_out.py`: GeoTIFFs on a nominal 49 m grid, `qgis_process run
 waterline:detect_calving_fronts` with default parameters and no fjord mask, then
 `waterline:evaluate_fronts` against the 1 px labels): front found in
 {_f(100 * q["FOUND_FRACTION"], 0)} %, mean distance **{_f(q["MEAN_PX"])} px** ({_f(q["MEAN_M"], 0)} m), median of
@@ -68,27 +68,26 @@ evaluation: `evaluate_fronts` thins the reference masks to an 8-connected skelet
 """
 
 
-def write_card(path, metrics, onnx_path):
-    s = metrics.get("settings", {})
-    cfg = metrics.get("net_config", {})
-    history = metrics.get("history", [])
-    val = next((h["val"] for h in reversed(history) if "val" in h), {})
-    ev = metrics.get("evaluation", {}).get("summary", {})
-    land, sar = ev.get("landsat", {}), ev.get("sar", {})
-    fj = land.get("with_reference_fjord_mask", {})
+def _intro_text(metrics, onnx_path):
+    """Title and what the model is."""
     size_mb = Path(onnx_path).stat().st_size / 1e6 if Path(onnx_path).exists() else 0
-    text = f"""# calving_front.onnx — CALFIN-style calving-front model
+    return f"""# calving_front.onnx — CALFIN-style calving-front model
 
 DeepLabV3+ with two outputs, **front** (probability that a pixel lies on the
 calving front, trained on 3 px wide lines) and **ice** (glacier ice or land
 versus ocean and ice melange), run by the plugin's *Detect calving fronts*
 algorithm. Input: the 3-band CALFIN layering of a grey scene
-(`RAW,LOCAL_CONTRAST,SHADOWS_HIGHLIGHTS`, from `plugin.engine.enhance.layer_calfin`,
+(`RAW,LOCAL_CONTRAST,SHADOWS_HIGHLIGHTS`, from `plugin.engine.fronts.enhance.layer_calfin`,
 the same code the plugin runs), scaled by 1/255. Trained at about 50 m pixels.
 File size {size_mb:.1f} MB, {metrics.get("parameters", 0):,} parameters. Licence of the weights: CC BY 4.0
 (derived from CC BY 4.0 data; credit both datasets below).
 
-## Training data and licences
+"""
+
+
+def _data_text(metrics):
+    """Datasets, licences, targets and the held-out split."""
+    return f"""## Training data and licences
 
 - **Landsat**: Mohajerani, Y., Wood, M., Velicogna, I., Rignot, E. (2019). *Detection of
   Glacier Calving Margins with Convolutional Neural Networks: A Case Study.* Remote
@@ -120,7 +119,14 @@ fjord) and rows between the parts of a folded front are ignored.
 - No threshold was tuned on the held-out glaciers. These choices were made after
   seeing their numbers, so the table below is not a blind test of them:
 {_decisions_text(metrics)}
-## Architecture and settings
+"""
+
+
+def _architecture_text(metrics):
+    """Network, loss, augmentation and the run."""
+    s = metrics.get("settings", {})
+    cfg = metrics.get("net_config", {})
+    return f"""## Architecture and settings
 
 - DeepLabV3+ in plain torch (`training/nets/deeplab.py`): ResNet encoder with basic
   blocks, widths {cfg.get("widths")}, blocks {cfg.get("blocks")}, output stride 16 (last stage
@@ -135,7 +141,17 @@ fjord) and rows between the parts of a folded front are ignored.
   small rotations (+-15 degrees), contrast/brightness jitter, Gaussian noise. Landsat and SAR
   drawn half and half.
 {_run_text(metrics)}
-## Measured on the held-out glaciers
+"""
+
+
+def _results_text(metrics):
+    """The held-out table and what it says."""
+    history = metrics.get("history", [])
+    val = next((h["val"] for h in reversed(history) if "val" in h), {})
+    ev = metrics.get("evaluation", {}).get("summary", {})
+    land, sar = ev.get("landsat", {}), ev.get("sar", {})
+    fj = land.get("with_reference_fjord_mask", {})
+    return f"""## Measured on the held-out glaciers
 
 How: each held-out image is layered exactly as the plugin layers a grey scene, run
 through the engine's tiled inference (`predict_array`, tile 256, overlap 64) and the
@@ -172,7 +188,10 @@ digitiser's 1.89 px, with a goal of <= 1.8 px and a front in every scene. **This
 model does not reach those numbers**; the table above is what it measures. The ice IoU
 on Landsat is computed only on pixels whose class is known from the front line.
 
-## Limitations
+"""
+
+
+_LIMITATIONS = """## Limitations
 
 - Trained for minutes on CPU with a deliberately small network; expect misplaced
   or missing fronts on scenes unlike the training glaciers. Retrain on a GPU
@@ -184,5 +203,10 @@ on Landsat is computed only on pixels whose class is known from the front line.
   use a fjord mask (`fjord_mask` algorithm) as CALFIN does.
 - Scenes must be subsets around the terminus in a projected CRS with about 50 m pixels.
 """
+
+
+def write_card(path, metrics, onnx_path):
+    text = (_intro_text(metrics, onnx_path) + _data_text(metrics) + _architecture_text(metrics)
+            + _results_text(metrics) + _LIMITATIONS)
     Path(path).write_text(text)
     return path

@@ -1,7 +1,7 @@
 """Calving-front training data: Landsat (Mohajerani et al. 2019) and SAR (CaFFe subset).
 
 Every sample becomes the plugin's 3-band CALFIN layering
-(``plugin.engine.enhance.layer_calfin``, the same code the plugin runs) plus
+(``plugin.engine.fronts.enhance.layer_calfin``, the same code the plugin runs) plus
 three targets of the same size:
 
 - ``edge``: 1 on the front line (3 px wide), 0 elsewhere;
@@ -31,7 +31,9 @@ import numpy as np
 from scipy import ndimage
 from skimage import io
 
-from plugin.engine.enhance import layer_calfin, stretch_limits
+from plugin.engine.fronts.enhance import layer_calfin, stretch_limits
+
+from . import model_input
 
 LANDSAT_VAL_PATHROWS = ("229012", "230012", "231012")
 SAR_VAL_GLACIERS = ("Jorum",)
@@ -145,7 +147,7 @@ class Augment:
 
     def __call__(self, s):
         rng = self.rng
-        x = s.image.astype(np.float32) / 255.0
+        x = model_input(s.image)
         t = np.stack([s.edge, s.ice, s.ice_weight]).astype(np.float32)
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)

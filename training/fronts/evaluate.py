@@ -2,33 +2,36 @@
 
 Each validation image (already layered, as the plugin layers a grey scene)
 goes through the engine's tiled inference (``predict_array``) and the
-plugin's front extraction (``plugin.engine.fronts.extract_fronts``, default
+plugin's front extraction (``plugin.engine.fronts.extraction.extract_fronts``, default
 parameters, no fjord mask), and the accepted lines are scored against the
 1-pixel reference front with CALFIN's symmetric mean distance
-(``plugin.engine.front_metrics``). A scene where no front is accepted counts
+(``plugin.engine.fronts.metrics``). A scene where no front is accepted counts
 as "not found" and is left out of the distance means (reported separately).
 """
 
 import numpy as np
 
-from plugin.engine.front_metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
-from plugin.engine.fronts import extract_fronts
+from plugin.engine.fronts.metrics import points_from_lines, points_from_mask, summarize, symmetric_distance
+from plugin.engine.fronts.extraction import extract_fronts
 
 LANDSAT_PIXEL_M = 49.0  # approximate; the subsets differ a little per glacier
 
 
 def predict_probabilities(model, image):
-    """(2, H, W) probabilities for a layered uint8 (3, H, W) image via the engine."""
-    from plugin.engine.inference import predict_array
+    """(2, H, W) probabilities for a layered uint8 (3, H, W) image via the engine.
+
+    ``model``: the engine's ``Model`` (ONNX) or ``training.torch_model.TorchModel`` (during training).
+    """
+    from plugin.engine.core.inference import predict_array
 
     valid = np.ones(image.shape[1:], bool)
     return np.asarray(predict_array(model, image.astype(np.float32), valid))
 
 
-def evaluate_model(model_path, samples, log=print):
-    from plugin.engine.model import load_model
+def evaluate_model(model_path, samples, log=print, threads=2):
+    from plugin.engine.core.model import load_model
 
-    model = load_model(str(model_path), device="cpu", threads=2)
+    model = load_model(str(model_path), device="cpu", threads=threads)
     per_scene = []
     for s in samples:
         prob = predict_probabilities(model, s.image)

@@ -1,16 +1,23 @@
 """Training loop for the dual-head (front edge, ice/land mask) DeepLabV3+."""
 
 import math
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.nn import functional as F
 
 from ..nets.deeplab import DeepLabV3Plus
+from ..torch_model import TorchModel
+from . import model_input, model_metadata
 from .data import Augment
+from .evaluate import predict_probabilities
 
 EDGE_POS_WEIGHT = 10.0  # fronts cover ~1-2 % of a crop
+SCHEDULES = ("budget", "epochs")
 
 
 def soft_iou_loss(prob, target, weight):
@@ -39,46 +46,32 @@ def loss_fn(logits, target):
 
 
 def load_weights(path):
-    """State dict from a checkpoint written by ``python -m training fronts`` ({config, state}) or a bare one."""
+    """State dict from a checkpoint written by ``python -m training fronts`` ({config, state, ...}) or a bare one."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     return saved["state"] if "state" in saved else saved
 
 
 def calibration_batch(samples, n=16, size=192):
-    """Top-left crops of up to ``n`` images, scaled as in training, for BatchNorm statistics."""
+    """Top-left crops of up to ``n`` images, normalised as in training, for BatchNorm statistics."""
     crops = [s.image[:, :size, :size] for s in samples[:: max(1, len(samples) // n)][:n]]
     h = min(c.shape[1] for c in crops)
     w = min(c.shape[2] for c in crops)
-    return torch.from_numpy(np.stack([c[:, :h, :w] for c in crops]).astype(np.float32) / 255.0)
-
-
-def pad_to(x, multiple=16):
-    """Pad a (C, H, W) array at the bottom/right so H and W are multiples of ``multiple``."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return np.pad(x, ((0, 0), (0, ph), (0, pw))), (h, w)
+    return torch.from_numpy(np.stack([model_input(c[:, :h, :w]) for c in crops]))
 
 
 @torch.no_grad()
-def predict_samples(net, samples):
-    """Probabilities (2, H, W) per sample, whole images, with the net in eval mode."""
-    net.eval()
-    out = []
-    for s in samples:
-        x, (h, w) = pad_to(s.image.astype(np.float32) / 255.0)
-        prob = torch.sigmoid(net(torch.from_numpy(x)[None]))[0, :, :h, :w].numpy()
-        out.append(prob)
-    return out
+def validate(net, samples, meta=None):
+    """Loss and pixel metrics (ice IoU on known pixels, edge F1 within 2 px) on whole images.
 
-
-@torch.no_grad()
-def validate(net, samples):
-    """Loss and pixel metrics (ice IoU on known pixels, edge F1 within 2 px) on whole images."""
+    The images go through the engine's tiled inference (``meta``: the contract's
+    tile size and overlap, default ``model_metadata()``), as the exported model will.
+    """
     if not samples:
         return {}
-    probs = predict_samples(net, samples)
+    model = TorchModel(net, meta or model_metadata())
     losses, inter, union, tp_p, n_p, tp_r, n_r = [], 0, 0, 0, 0, 0, 0
-    for s, prob in zip(samples, probs):
+    for s in samples:
+        prob = predict_probabilities(model, s.image)
         target = np.stack([s.edge, s.ice, s.ice_weight, np.ones_like(s.edge)]).astype(np.float32)
         logits = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None]
         losses.append(float(loss_fn(logits, torch.from_numpy(target)[None])[0]))
@@ -87,7 +80,6 @@ def validate(net, samples):
         inter += int((pred_ice & true_ice & known).sum())
         union += int(((pred_ice | true_ice) & known).sum())
         # Edge precision/recall with a 2 px tolerance against the thin reference line.
-        from scipy import ndimage
         pred_edge = prob[0] > 0.5
         near_true = ndimage.binary_dilation(s.edge_1px > 0, iterations=2)
         near_pred = ndimage.binary_dilation(pred_edge, iterations=2)
@@ -122,37 +114,50 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
-          init=None):
+          init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
-    The learning rate follows a cosine from ``lr`` to ~0 over the run; with a
-    time budget the schedule runs on elapsed time so a budgeted run still ends
-    at a low learning rate. ``init`` is a checkpoint saved by this job (or a
-    plain state_dict), or an ONNX model this job exported, to start from; the
-    optimiser and schedule start fresh.
+    The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
+    "budget": over ``epochs`` or the ``minutes`` budget, whichever ends first,
+    so a budgeted run still ends at a low learning rate; "epochs": over
+    ``epochs`` only (``minutes`` just stops the run), so a run continued with
+    ``resume`` follows the schedule of one that never stopped. ``init`` is a
+    checkpoint saved by this job (or a plain state_dict), or an ONNX model this
+    job exported, to start from; the optimiser and schedule start fresh.
+    ``checkpoint``: where the resumable state is written every
+    ``checkpoint_every`` epochs and at the end; ``resume``: such a file, to
+    continue from its epoch with its network, optimiser, RNG and history.
+    ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
     """
+    if lr_schedule not in SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
     log = log or (lambda text: print(text, flush=True))
+    settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
+                    samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = DeepLabV3Plus(**(net_config or {}))
-    if init and str(init).endswith(".onnx"):
+    saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
+    net = DeepLabV3Plus(**(saved["config"] if saved else net_config or {}))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    done, history, best = 0, [], None
+    if saved:
+        done, history, best = _restore(saved, net, opt, rng, settings, log)
+    elif init and str(init).endswith(".onnx"):
         from ..nets.from_onnx import load_onnx_into
 
         load_onnx_into(net, init, calibration_batch(train_samples))
     elif init:
         net.load_state_dict(load_weights(init))
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     augment = Augment(crop=crop, rng=rng)
-    history = []
     start = time.time()
+    earlier = history[-1]["seconds"] if history else 0.0  # training time of the runs this one continues
     budget = minutes * 60 if minutes else None
-    epoch = 0
-    for epoch in range(1, epochs + 1):
+    for epoch in range(done + 1, epochs + 1):
         net.train()
         sums, n = np.zeros(5), 0
         for x, t in batches(train_samples, batch_size, samples_per_epoch, augment, rng):
             frac = (epoch - 1) / epochs
-            if budget:
+            if budget and lr_schedule == "budget":
                 frac = max(frac, (time.time() - start) / budget)
             for group in opt.param_groups:
                 group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
@@ -162,18 +167,55 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
             opt.step()
             sums += [float(total.detach())] + [float(p.detach()) for p in parts]
             n += 1
-        row = {"epoch": epoch, "seconds": round(time.time() - start, 1), "lr": opt.param_groups[0]["lr"],
-               "train_loss": sums[0] / n, "train_parts": list(sums[1:] / n)}
+        row = {"epoch": epoch, "seconds": round(earlier + time.time() - start, 1), "lr": opt.param_groups[0]["lr"],
+               "train_loss": float(sums[0] / n), "train_parts": [float(v) for v in sums[1:] / n]}
         out_of_time = budget is not None and time.time() - start > budget
         if val_samples and (epoch % val_every == 0 or epoch == epochs or out_of_time):
-            row["val"] = validate(net, val_samples)
+            row["val"] = validate(net, val_samples, meta)
+            if best is None or row["val"]["edge_f1_2px"] > best["edge_f1_2px"]:
+                best = dict(row["val"], epoch=epoch)
         history.append(row)
+        done = epoch
         log(_format(row))
+        if checkpoint and checkpoint_every and epoch % checkpoint_every == 0:
+            save_checkpoint(checkpoint, net, opt, rng, done, history, best, settings)
         if out_of_time:
             log(f"time budget of {minutes} min reached after {epoch} epochs")
             break
+    if checkpoint:
+        save_checkpoint(checkpoint, net, opt, rng, done, history, best, settings)
     net.eval()
     return net, history
+
+
+def save_checkpoint(path, net, opt, rng, epoch, history, best, settings):
+    """Everything ``train(resume=...)`` needs to continue exactly where this run is.
+
+    ``best``: the validation metrics of the epoch with the highest front F1
+    (a record only: the last weights are the ones exported).
+    Written to a temporary file first, so a run killed while saving keeps its previous checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"config": net.config, "state": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+             "rng": {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()},
+             "history": history, "best": best, "settings": settings}
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _restore(saved, net, opt, rng, settings, log):
+    """Load a checkpoint into a fresh run; returns (epochs done, history, best)."""
+    net.load_state_dict(saved["state"])
+    opt.load_state_dict(saved["optimizer"])
+    rng.bit_generator.state = saved["rng"]["numpy"]
+    torch.set_rng_state(saved["rng"]["torch"])
+    changed = {k: (saved["settings"].get(k), v) for k, v in settings.items() if saved["settings"].get(k) != v}
+    if changed:
+        log(f"resuming with settings other than the checkpoint's (checkpoint, now): {changed}")
+    log(f"resumed from epoch {saved['epoch']}")
+    return saved["epoch"], saved["history"], saved["best"]
 
 
 def _format(row):

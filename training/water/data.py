@@ -11,6 +11,9 @@ Two sources:
   channel set; labels already 0 / 1 / 255 (ignore). Percentiles are those of
   the chip's source stack (the whole scene, as the engine computes them) when
   it is readable, else of all chips cut from that source.
+
+Both normalise with the engine's ``normalize.apply``; statistics are the
+engine's dicts (``{"db", "low", "high"}`` per channel).
 """
 
 import csv
@@ -18,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import normalize
+from plugin.engine.core import normalize, raster_io
+
 from .etci import TILE, load_mosaic
+from .normalize import default_normalization
 
 IGNORE = 255
 
@@ -38,7 +43,7 @@ class EtciScene:
         self.valid = etci_valid(self.sar)
         self.label = np.where(self.valid, water, IGNORE).astype(np.uint8)
         self.channels = ["VV", "VH"]
-        self.norms = normalize.default_normalization(self.channels)
+        self.norms = default_normalization(self.channels)
         h, w = self.valid.shape
         self.ny, self.nx = h // TILE, w // TILE
         self.val_cols = val_cols
@@ -59,14 +64,19 @@ class EtciScene:
         col = wpos[:, 1] // TILE
         self.water_px = wpos[np.isin(col, self.train_cols)]
 
-    def scene_limits(self, block=None):
-        """Per-channel (False, p_low, p_high) over a block (y0, y1, x0, x1) of tiles."""
+    def block_stats(self, block=None):
+        """Engine statistics over a block (y0, y1, x0, x1) of tiles, from the tile histograms.
+
+        Within one grey level of ``normalize.channel_stats`` on the block's pixels, and
+        fast enough to draw a new "scene" for every training crop. 8-bit values are never dB.
+        """
         y0, y1, x0, x1 = block or (0, self.ny, 0, self.nx)
-        limits = []
+        stats = []
         for c, norm in enumerate(self.norms):
             h = self.hist[c, y0:y1, x0:x1].sum(axis=(0, 1))
-            limits.append((False,) + tuple(_hist_percentiles(h, [norm["low"], norm["high"]])))
-        return limits
+            low, high = _hist_percentiles(h, [norm["low"], norm["high"]])
+            stats.append({"db": False, "low": low, "high": high if high > low else low + 1.0})
+        return stats
 
     def sample(self, rng, size):
         """One training crop: (x (2, size, size) float32 normalised, y uint8)."""
@@ -87,10 +97,8 @@ class EtciScene:
                 continue
             break
         x = self.sar[:, r0:r0 + size, c0:c0 + size]
-        limits = self.scene_limits(self._random_scene(rng, r0 // TILE, c0 // TILE))
-        img = np.stack([normalize.apply(x[c], self.norms[c], limits[c]) for c in range(2)])
-        img[:, lab == IGNORE] = 0.0
-        return img, lab.copy()
+        stats = self.block_stats(self._random_scene(rng, r0 // TILE, c0 // TILE))
+        return normalize.apply(x, lab != IGNORE, self.norms, stats), lab.copy()
 
     def _random_scene(self, rng, ty, tx):
         """A block of tiles around (ty, tx) whose percentiles normalise the crop.
@@ -141,7 +149,7 @@ def _hist_percentiles(hist, qs):
 
 
 class ChipSet:
-    """Chips from a ``make_training_chips`` manifest."""
+    """Chips from a ``make_training_chips`` manifest: raw values, valid masks, labels, engine statistics."""
 
     def __init__(self, manifest, channels):
         import rasterio
@@ -152,8 +160,8 @@ class ChipSet:
         if not self.rows:
             raise ValueError(f"{manifest} lists no chips")
         self.channels = list(channels)
-        self.norms = normalize.default_normalization(self.channels)
-        self.images, self.labels, sources = [], [], []
+        self.norms = default_normalization(self.channels)
+        self.images, self.valids, self.labels, sources = [], [], [], []
         for row in self.rows:
             img_path = self._resolve(row["image"])
             with rasterio.open(img_path) as src:
@@ -163,51 +171,46 @@ class ChipSet:
                     raise ValueError(
                         f"chip {img_path} has bands {names} but the channel set needs {missing}"
                     )
-                bands = [names.index(c) + 1 for c in self.channels]
-                img = src.read(bands, masked=True)
+                img, valid = raster_io.read_window(src, [names.index(c) + 1 for c in self.channels], None)
                 self.dtype = src.dtypes[0]
             with rasterio.open(self._resolve(row["label"])) as src:
                 lab = src.read(1)
-            valid = ~np.ma.getmaskarray(img).any(axis=0)
-            lab = np.where(valid, lab, IGNORE).astype(np.uint8)
-            self.images.append(img.filled(0).astype(np.float32))
-            self.labels.append(lab)
+            self.images.append(img)
+            self.valids.append(valid)
+            self.labels.append(np.where(valid, lab, IGNORE).astype(np.uint8))
             sources.append(row.get("source", ""))
-        self.limits = {}
-        for source in set(sources):
-            members = [i for i, s in enumerate(sources) if s == source]
-            self.limits[source] = self._source_limits(source, members)
-        self.chip_limits = [self.limits[s] for s in sources]
+        stats = {s: self._source_stats(s, [i for i, t in enumerate(sources) if t == s]) for s in set(sources)}
+        self.chip_stats = [stats[s] for s in sources]
 
     def _resolve(self, path):
         p = Path(path)
         return p if p.is_absolute() else self.manifest.parent / p
 
-    def _source_limits(self, source, members):
+    def _source_stats(self, source, members):
+        """The source stack's statistics as the engine computes them for the scene, else the chips' own."""
         import rasterio
 
-        from plugin.engine.raster_io import decimated_sample
-
-        limits = []
         stack = Path(source) if source else None
-        for c, name in enumerate(self.channels):
-            norm = self.norms[c]
-            values, dtype = None, self.dtype
-            if stack is not None and stack.exists():
-                with rasterio.open(stack) as src:
-                    names = list(src.descriptions)
-                    if name in names:
-                        values = decimated_sample(src, names.index(name) + 1)
-                        dtype = src.dtypes[names.index(name)]
-            if values is None:
-                values = np.concatenate([
-                    self.images[i][c][self.labels[i] != IGNORE] for i in members
-                ])
-            limits.append(normalize.scene_limits(values, norm, dtype) if values.size else (False, 0.0, 1.0))
-        return limits
+        if stack is not None and stack.exists():
+            with rasterio.open(stack) as src:
+                names = list(src.descriptions)
+                if all(c in names for c in self.channels):
+                    bands = [names.index(c) + 1 for c in self.channels]
+                    return normalize.scene_stats(src, bands, self.norms)
+        is_float = np.issubdtype(np.dtype(self.dtype), np.floating)
+        stats = []
+        for c, norm in enumerate(self.norms):
+            values = np.concatenate([self.images[i][c][self.valids[i]] for i in members])
+            stats.append(normalize.channel_stats(values, norm, is_float) if values.size
+                         else {"db": False, "low": 0.0, "high": 1.0})
+        return stats
 
     def __len__(self):
         return len(self.rows)
+
+    def validation_scenes(self):
+        """Every chip as (raw (C, H, W), valid (H, W), engine stats, label (H, W)), for the engine's inference."""
+        return list(zip(self.images, self.valids, self.chip_stats, self.labels))
 
     def sample(self, rng, size):
         i = int(rng.integers(len(self.rows)))
@@ -217,9 +220,7 @@ class ChipSet:
         c0 = int(rng.integers(0, w - size + 1)) if w > size else 0
         img = img[:, r0:r0 + size, c0:c0 + size]
         lab = lab[r0:r0 + size, c0:c0 + size]
-        x = np.stack([normalize.apply(img[c], self.norms[c], self.chip_limits[i][c])
-                      for c in range(len(self.channels))])
-        x[:, lab == IGNORE] = 0.0
+        x = normalize.apply(img, lab != IGNORE, self.norms, self.chip_stats[i])
         if x.shape[1:] != (size, size):  # chips smaller than the crop: pad as ignore
             px = np.zeros((x.shape[0], size, size), np.float32)
             pl = np.full((size, size), IGNORE, np.uint8)

@@ -24,11 +24,12 @@ def main(argv=None):
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    from plugin.engine import inference, normalize
-    from plugin.engine.model import load_model
+    from plugin.engine.core import inference, normalize, raster_io
+    from plugin.engine.core.model import load_model
 
-    from . import data, otsu_baseline
+    from . import data
     from .etci import TILE
+    from .train import otsu_baseline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -63,11 +64,11 @@ def main(argv=None):
             path = Path(tmp) / f"{name}.tif"
             values = values.astype(np.float32)
             values[:, ~valid] = np.nan
-            with rasterio.open(path, "w", driver="GTiff", width=sar.shape[2], height=sar.shape[1],
-                               count=2, dtype="float32", nodata=float("nan"), crs=CRS.from_epsg(32646),
-                               transform=from_origin(500000, 2600000, 10, 10), tiled=True) as dst:
+            grid = dict(width=sar.shape[2], height=sar.shape[1], crs=CRS.from_epsg(32646),
+                        transform=from_origin(500000, 2600000, 10, 10))
+            profile = raster_io.output_profile(grid, 2, "float32", nodata=float("nan"))
+            with raster_io.open_output(path, profile, ["VV", "VH"]) as dst:
                 dst.write(values)
-                dst.descriptions = ("VV", "VH")
             inference.predict_raster(model, path, prob_path=Path(tmp) / f"{name}_p.tif")
             with rasterio.open(Path(tmp) / f"{name}_p.tif") as src:
                 results[f"iou_{name}_geotiff_block_stats"] = iou(src.read(1))
@@ -82,8 +83,7 @@ def main(argv=None):
             probs[r:r + TILE, c:c + TILE] = inference.predict_array(
                 model, sar[:, r:r + TILE, c:c + TILE], v)[0]
     results["iou_8bit_per_tile_stats"] = iou(probs)
-    limits = [(False, s["low"], s["high"]) for s in stats]
-    results["iou_otsu_global"] = otsu_baseline(sar, label, limits, norms)[0]
+    results["iou_otsu_global"] = otsu_baseline(sar, label, stats, norms)[0]
     print(json.dumps(results, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
