@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-rasterio python3-fiona \
 	python3-shapely python3-scipy python3-skimage python3-venv python3-pip \
-	python3-pyproj python3-numba python3-pandas make zip
+	python3-pyproj python3-numba python3-pandas python3-matplotlib make zip
 # qgis_process in a throw-away profile, never the user's own
 export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup apt venv test demo bench package train-fronts train-water clean
+.PHONY: setup apt venv test test-quick demo bench evaluate package train-fronts train-water clean
 
 setup: apt venv
 
@@ -31,20 +31,31 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -r requirements-dev.txt
 	touch $@
 
+# Everything (CI runs this).
 test: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Without the slow tests (HAND, training runs) and those that need the shipped weights/.
+test-quick: setup
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) -m pytest -m "not slow and not weights" $(PYTEST_ARGS)
+
 demo: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(PY) tests/demo.py
+	$(PY) tools/demo.py
 
 bench: setup
-	$(PY) tests/bench.py
+	$(PY) tools/bench.py
+
+# The shipped calving-front model on the held-out Landsat glacier through qgis_process (needs ../shared/data).
+evaluate: setup
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) tools/evaluate_held_out.py
 
 package:
 	rm -rf build/package dist && mkdir -p build/package/waterline dist
-	git ls-files -z | grep -zvE '^(training|tests|\.ci)/|^(Makefile|pytest\.ini|requirements.*|constraints\.txt|\.gitignore)$$' \
+	git ls-files -z | grep -zvE '^(training|tests|tools|\.ci)/|^(Makefile|pytest\.ini|requirements.*|constraints\.txt|\.gitignore)$$' \
 		| xargs -0 -I{} cp --parents {} build/package/waterline/
 	cd build/package && zip -qr ../../dist/waterline.zip waterline
 	@echo "dist/waterline.zip: install it in QGIS with Plugins > Manage and Install Plugins > Install from ZIP"

@@ -4,9 +4,10 @@ Started by the tests on 127.0.0.1 with a throw-away self-signed certificate
 (the tests trust it through REQUESTS_CA_BUNDLE). It answers:
 
 - ``POST /search/granules.umm_json``: asf_search's CMR query, with the
-  recorded real granules in ``tests/data/asf_replay.json`` filtered the way
-  CMR would (collection, temporal range, bounding box/polygon, beam mode,
-  polarization, page size). Data URLs are rewritten to this server.
+  recorded real granules in ``tests/data/asf_replay.json`` (derived by
+  ``tools/derive_asf_replay.py``) filtered the way CMR would (collection,
+  temporal range, bounding box/polygon, beam mode, polarization, page size).
+  Data URLs are rewritten to this server.
 - ``POST /api/users/find_or_create_token``, ``GET /oauth/authorize``,
   ``GET /login``: the Earthdata Login exchange that
   ``ASFSession.auth_with_creds`` performs (Basic auth -> bearer token ->

@@ -5,9 +5,20 @@
   ``build/qgis-profile``; ``qgis_process`` runs the real command line in it.
 - ``run_alg`` runs an algorithm through ``processing.run`` in this interpreter
   (pytest-qgis starts QgsApplication).
+- One engine: tests (and training/) import ``plugin.engine``; the algorithms,
+  loaded as QGIS loads them (package ``waterline``), import it relatively as
+  ``waterline.plugin.engine``. ``share_engine`` registers the ``plugin.engine``
+  modules under the ``waterline.`` names as well, so both names are the same
+  module objects: a ``Cancelled`` or ``ContractError`` an algorithm raises is the
+  class a test catches, and a test's monkeypatch reaches the algorithms.
+- Markers (pytest.ini): ``slow`` (> ~10 s, or HAND's numba compilation on a fresh
+  venv) and ``weights`` (needs the shipped models in weights/); ``make test-quick``
+  leaves both out, ``make test`` and CI run everything.
 """
 
+import importlib
 import os
+import pkgutil
 import sys
 
 import pytest
@@ -25,6 +36,33 @@ sys.path.insert(0, "/usr/share/qgis/python/plugins")  # QGIS's 'processing' pack
 
 # processing.run tests import the plugin as the package QGIS would: 'waterline'
 sys.path.insert(0, str(qgis_cli.install_plugin()))
+
+
+def share_engine():
+    """Make ``waterline.plugin.engine[.*]`` the very modules of ``plugin.engine[.*]``.
+
+    Must run before anything imports ``waterline.plugin.engine``; the engine is
+    Qt-free, so importing all of it here is cheap and needs no QgsApplication. A
+    module that fails to import is left out here: its error then shows in the
+    tests that use it, not in every test.
+    """
+    import plugin.engine
+    import waterline.plugin
+
+    if sys.modules.get("waterline.plugin.engine", plugin.engine) is not plugin.engine:
+        raise RuntimeError("waterline.plugin.engine was imported before conftest could share it")
+    modules = {"plugin.engine": plugin.engine}
+    for info in pkgutil.walk_packages(plugin.engine.__path__, "plugin.engine.", onerror=lambda name: None):
+        try:
+            modules[info.name] = importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001 (reported by the tests that import it)
+            continue
+    for name, module in modules.items():
+        sys.modules["waterline." + name] = module
+    waterline.plugin.engine = plugin.engine
+
+
+share_engine()
 
 
 def shared_path(*parts):

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from plugin.engine.contract import CONTRACT_VERSION
+from plugin.engine.core.contract import CONTRACT_VERSION
 
 
 def default_meta(channels=("VV", "VH"), outputs=("water",), tile=64, overlap=16,

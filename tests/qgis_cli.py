@@ -28,10 +28,15 @@ def install_plugin():
     return PLUGINS
 
 
+def venv_path():
+    """The venv's site-packages as a PYTHONPATH value, for Pythons embedded elsewhere (qgis_process)."""
+    return os.pathsep.join(p for p in site.getsitepackages() if p.startswith(sys.prefix))
+
+
 def call(*args, check=True):
     """Run qgis_process.bin with ``args``; returns the CompletedProcess."""
     env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE), QT_QPA_PLATFORM="offscreen")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in site.getsitepackages() if p.startswith(sys.prefix))
+    env["PYTHONPATH"] = venv_path()
     proc = subprocess.run([QGIS_PROCESS, *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=1800)
     if check and proc.returncode != 0:
@@ -51,6 +56,8 @@ def run_args(name, params):
     alg = name if "/" in name or ":" in name else f"waterline:{name}"
     args = ["--json", "run", alg, "--"]
     for key, value in params.items():
+        if value is None:  # left out, as processing.run treats None; "KEY=None" would name a file "None"
+            continue
         for item in value if isinstance(value, (list, tuple)) else [value]:
             args.append(f"{key}={item}")
     return args

@@ -22,8 +22,9 @@ from rasterio.transform import from_origin
 
 import qgis_cli
 from asf_server import TOKEN, ReplayServer
-from plugin.engine import asf_client
-from plugin.engine.raster_io import Cancelled
+from plugin.engine.fetch import asf as asf_client
+from plugin.engine.core.cancel import Cancelled
+from rasters import write_vector
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "waterline-tester"
@@ -287,17 +288,12 @@ def _rtc_zip(name):
 
 
 def _footprint_gpkg(path, rows):
-    """A footprint layer like Search ASF's: granule, url, size_bytes, md5."""
-    import fiona
+    """A footprint layer like Search ASF's: granule, url, size_bytes (int), md5."""
+    from shapely.geometry import Polygon
 
-    schema = {"geometry": "Polygon", "properties": {
-        "granule": "str", "url": "str", "size_bytes": "int", "md5": "str"}}
-    with fiona.open(path, "w", driver="GPKG", crs="EPSG:4326", schema=schema) as dst:
-        for granule, url, size, md5 in rows:
-            dst.write({"geometry": {"type": "Polygon", "coordinates": [
-                [(-147, 64), (-146, 64), (-146, 65), (-147, 65), (-147, 64)]]},
-                "properties": {"granule": granule, "url": url, "size_bytes": size, "md5": md5}})
-    return str(path)
+    footprint = Polygon([(-147, 64), (-146, 64), (-146, 65), (-147, 65), (-147, 64)])
+    return write_vector(path, [footprint] * len(rows), "EPSG:4326",
+                        [{"granule": g, "url": u, "size_bytes": s, "md5": m} for g, u, s, m in rows])
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import transform_geom
 
-from plugin.engine import dswe_pairing
+from plugin.engine.fetch import dswe as dswe_pairing
+from rasters import write_tif, write_vector
 
 CRS = "EPSG:32615"  # UTM 15N, 30 m pixels like DSWE ARD
 X0, Y0, RES, SIZE = 400000.0, 3300000.0, 30.0, 100
@@ -23,11 +23,8 @@ def _rect(col0, row0, cols, rows):
 
 
 def _write(path, data):
-    with rasterio.open(path, "w", driver="GTiff", width=SIZE, height=SIZE, count=1,
-                       dtype="uint8", crs=CRS, nodata=255,
-                       transform=from_origin(X0, Y0, RES, RES)) as dst:
-        dst.write(data, 1)
-    return str(path)
+    """A DSWE tile (uint8, 255 fill) on this grid."""
+    return write_tif(path, data, crs=CRS, transform=from_origin(X0, Y0, RES, RES), nodata=255)
 
 
 def _scene_raster(water=450, cloud=600, fill=450):
@@ -164,14 +161,11 @@ def test_pair_algorithm_bad_folder(run_alg, tmp_path):
 def test_pair_through_qgis_process(qgis_process, tmp_path):
     import csv
 
-    import fiona
+    from shapely.geometry import shape
 
     folder = _make_folder(tmp_path)
-    footprints = str(tmp_path / "sar.gpkg")
-    schema = {"geometry": "Polygon", "properties": {"granule": "str", "start_time": "str"}}
-    with fiona.open(footprints, "w", driver="GPKG", crs="EPSG:4326", schema=schema) as dst:
-        dst.write({"geometry": FOOTPRINT,
-                   "properties": {"granule": "ALPSRP_A", "start_time": "2020-06-12T16:55:01Z"}})
+    footprints = write_vector(tmp_path / "sar.gpkg", [shape(FOOTPRINT)], "EPSG:4326",
+                              [{"granule": "ALPSRP_A", "start_time": "2020-06-12T16:55:01Z"}])
     out = tmp_path / "pairs.csv"
     result = qgis_process("pair_sar_dswe", {
         "INPUT": footprints, "DSWE_FOLDER": str(folder), "PATTERN": "*INWAM.tif",

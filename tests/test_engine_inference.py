@@ -10,12 +10,11 @@ from rasterio.transform import from_origin
 
 from conftest import shared_path
 from onnx_factory import conv_net
-from plugin.engine import inference, normalize, raster_io
-from plugin.engine.inference import NODATA_CLASS, NODATA_PROB, predict_array, predict_raster
-from plugin.engine.model import load_model
-
-UTM = CRS.from_epsg(32633)
-TRANSFORM = from_origin(500000, 7000000, 10, 10)
+from plugin.engine.core.cancel import Cancelled
+from plugin.engine.core import inference, normalize, raster_io
+from plugin.engine.core.inference import NODATA_CLASS, NODATA_PROB, predict_array, predict_raster
+from plugin.engine.core.model import load_model
+from rasters import TRANSFORM, UTM, UTM_GRID, sar_like, write_tif
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +33,6 @@ def two_output_model(tmp_path_factory):
     return load_model(path, device="cpu", threads=1)
 
 
-def scene(h=150, w=170, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    vv = (0.05 + 0.04 * np.sin(xx / 11.0) * np.cos(yy / 13.0) + rng.gamma(2, 0.01, (h, w))).astype(np.float32)
-    vh = (50 + 30 * np.sin((xx + yy) / 17.0) + rng.normal(0, 3, (h, w))).astype(np.float32)
-    return np.stack([vv, vh])
-
-
-def write(path, array, nodata=None, descriptions=None, crs=UTM, transform=TRANSFORM):
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
-                       count=array.shape[0], dtype=array.dtype, crs=crs, transform=transform,
-                       nodata=nodata) as dst:
-        dst.write(array)
-        for i, d in enumerate(descriptions or [], start=1):
-            dst.set_band_description(i, d)
-    return path
-
-
 def whole_image(model, array, valid=None):
     valid = np.ones(array.shape[1:], bool) if valid is None else valid
     norms = model.meta["normalization"]
@@ -61,7 +42,7 @@ def whole_image(model, array, valid=None):
 
 @pytest.mark.parametrize("shape", [(150, 170), (64, 200), (40, 30)])
 def test_tiled_equals_whole_image(model, shape):
-    array = scene(*shape)
+    array = sar_like(*shape)
     tiled = predict_array(model, array)
     whole = whole_image(model, array)
     m = 4  # receptive-field radius + 1: the scene border sees zero padding in the whole-image run
@@ -72,14 +53,14 @@ def test_tiled_equals_whole_image(model, shape):
 
 def test_narrow_edge_tiles_are_seamless(model):
     # tile 128 / overlap 16 on 300 x 290: edge tiles of 96 px (see tiling.spans)
-    array = scene(300, 290, seed=7)
+    array = sar_like(300, 290, seed=7)
     tiled = predict_array(model, array, tile_size=128, overlap=16)
     whole = whole_image(model, array)
     assert np.abs(tiled[:, 4:-4, 4:-4] - whole[:, 4:-4, 4:-4]).max() < 1e-4
 
 
 def test_tiled_equals_whole_image_two_outputs(two_output_model):
-    array = scene(130, 101, seed=5)
+    array = sar_like(130, 101, seed=5)
     tiled = predict_array(two_output_model, array, tile_size=32, overlap=12)
     whole = whole_image(two_output_model, array)
     assert tiled.shape == (2, 130, 101)
@@ -89,15 +70,15 @@ def test_tiled_equals_whole_image_two_outputs(two_output_model):
 def test_no_overlap_shows_seams(model):
     # Sanity check that the seamlessness test can fail: without overlap the
     # tiles' zero padding shows at tile borders.
-    array = scene(150, 170)
+    array = sar_like(150, 170)
     whole = whole_image(model, array)
     seamy = predict_array(model, array, overlap=0)
     assert np.abs(seamy[:, 4:-4, 4:-4] - whole[:, 4:-4, 4:-4]).max() > 1e-2
 
 
 def test_predict_raster_matches_array_and_keeps_georeferencing(model, tmp_path):
-    array = scene()
-    src = write(tmp_path / "in.tif", array, descriptions=["VV", "VH"])
+    array = sar_like()
+    src = write_tif(tmp_path / "in.tif", array, descriptions=["VV", "VH"], **UTM_GRID)
     prob, cls = tmp_path / "prob.tif", tmp_path / "class.tif"
     stats = predict_raster(model, src, prob, cls, threshold=0.5)
     assert stats["tiles_run"] == 12 and stats["tiles_skipped"] == 0
@@ -118,10 +99,10 @@ def test_predict_raster_matches_array_and_keeps_georeferencing(model, tmp_path):
 
 
 def test_nodata_propagates_and_empty_tiles_skipped(model, tmp_path):
-    array = scene(200, 200)
+    array = sar_like(200, 200)
     array[:, :, :70] = -9999  # a block wide enough that whole tiles are empty
     array[:, 120:125, 150:160] = -9999  # a hole inside valid data
-    src = write(tmp_path / "in.tif", array, nodata=-9999)
+    src = write_tif(tmp_path / "in.tif", array, nodata=-9999, **UTM_GRID)
     prob, cls = tmp_path / "p.tif", tmp_path / "c.tif"
     stats = predict_raster(model, src, prob, cls)
     assert stats["tiles_skipped"] == 4  # the first tile column (cols 0..63) is all nodata
@@ -137,9 +118,9 @@ def test_nodata_propagates_and_empty_tiles_skipped(model, tmp_path):
 
 
 def test_nan_is_nodata_too(model, tmp_path):
-    array = scene(80, 90)
+    array = sar_like(80, 90)
     array[1, 10:20, 10:20] = np.nan
-    src = write(tmp_path / "in.tif", array)
+    src = write_tif(tmp_path / "in.tif", array, **UTM_GRID)
     prob = tmp_path / "p.tif"
     predict_raster(model, src, prob_path=prob)
     with rasterio.open(prob) as p:
@@ -150,27 +131,27 @@ def test_nan_is_nodata_too(model, tmp_path):
 
 def test_all_nodata_refused_and_no_file(model, tmp_path):
     array = np.full((2, 70, 70), -9999, np.float32)
-    src = write(tmp_path / "in.tif", array, nodata=-9999)
+    src = write_tif(tmp_path / "in.tif", array, nodata=-9999, **UTM_GRID)
     with pytest.raises(ValueError, match="no valid pixels"):
         predict_raster(model, src, prob_path=tmp_path / "p.tif")
     assert sorted(os.listdir(tmp_path)) == ["in.tif"]
 
 
 def test_cancellation_leaves_no_file(model, tmp_path):
-    src = write(tmp_path / "in.tif", scene(300, 300))
+    src = write_tif(tmp_path / "in.tif", sar_like(300, 300), **UTM_GRID)
     calls = []
 
     def cancel_later():
         calls.append(1)
         return len(calls) > 3
 
-    with pytest.raises(raster_io.Cancelled):
+    with pytest.raises(Cancelled):
         predict_raster(model, src, tmp_path / "p.tif", tmp_path / "c.tif", is_canceled=cancel_later)
     assert sorted(os.listdir(tmp_path)) == ["in.tif"]
 
 
 def test_progress_reaches_one(model, tmp_path):
-    src = write(tmp_path / "in.tif", scene(130, 130))
+    src = write_tif(tmp_path / "in.tif", sar_like(130, 130), **UTM_GRID)
     seen = []
     predict_raster(model, src, prob_path=tmp_path / "p.tif", progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
@@ -178,7 +159,7 @@ def test_progress_reaches_one(model, tmp_path):
 
 def test_reads_are_windowed_strips(model, tmp_path, monkeypatch):
     # Memory stays bounded: the scene is never read whole, one tile-high strip at a time.
-    src = write(tmp_path / "in.tif", scene(400, 90))
+    src = write_tif(tmp_path / "in.tif", sar_like(400, 90), **UTM_GRID)
     heights = []
     original = raster_io.read_window
 
@@ -192,8 +173,8 @@ def test_reads_are_windowed_strips(model, tmp_path, monkeypatch):
 
 
 def test_band_mapping_by_description(model, tmp_path):
-    array = scene()
-    src = write(tmp_path / "swapped.tif", array[::-1].copy(), descriptions=["vh", "Vv"])
+    array = sar_like()
+    src = write_tif(tmp_path / "swapped.tif", array[::-1].copy(), descriptions=["vh", "Vv"], **UTM_GRID)
     predict_raster(model, src, prob_path=tmp_path / "p.tif")
     with rasterio.open(tmp_path / "p.tif") as p:
         got = p.read(1)
@@ -205,7 +186,7 @@ def test_band_mapping_by_description(model, tmp_path):
 
 
 def test_band_count_mismatch_message(model, tmp_path):
-    src = write(tmp_path / "one.tif", scene()[:1].copy())
+    src = write_tif(tmp_path / "one.tif", sar_like()[:1].copy(), **UTM_GRID)
     with pytest.raises(ValueError, match=r"the model expects 2 bands \(VV, VH\) but the input has 1"):
         predict_raster(model, src, prob_path=tmp_path / "p.tif")
     assert not (tmp_path / "p.tif").exists()

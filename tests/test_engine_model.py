@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from onnx_factory import conv_net, default_meta
-from plugin.engine import normalize
-from plugin.engine.contract import ContractError
-from plugin.engine.model import find_models, load_model
+from plugin.engine.core import normalize
+from plugin.engine.core.contract import ContractError
+from plugin.engine.core.model import find_models, load_model
+from rasters import write_tif
 
 
 @pytest.fixture(scope="module")
@@ -171,10 +172,9 @@ def test_fixed_scaling_needs_no_statistics_pass(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    path = tmp_path / "r.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=2, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(0, 80, 10, 10), nodata=-1) as dst:
-        dst.write(np.full((2, 8, 8), -1, np.float32))  # all nodata: a read pass would fail
+    # all nodata: a read pass would fail
+    path = write_tif(tmp_path / "r.tif", np.full((2, 8, 8), -1, np.float32), crs="EPSG:32633",
+                     transform=from_origin(0, 80, 10, 10), nodata=-1)
     norms = [{"method": "scale", "scale": 2.0, "offset": 0.0, "db": "always"}, {"method": "none"}]
     with rasterio.open(path) as src:
         assert normalize.scene_stats(src, [1, 2], norms) == [{"db": True}, {"db": False}]

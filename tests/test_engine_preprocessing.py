@@ -9,9 +9,13 @@ from rasterio.crs import CRS
 from shapely.geometry import LineString, Polygon, box, mapping
 
 from conftest import shared_path
-from plugin.engine import enhance, fjord, layering, raster_io, subset
-from plugin.engine.scene_names import parse_scene_name
-from rasters import POLAR, png_to_tif, read, write_tif
+from plugin.engine.fronts import enhance, fjord, layering
+from plugin.engine.water import stack as water_stack
+from plugin.engine.core.cancel import Cancelled
+from plugin.engine.core import raster_io
+from plugin.engine.fronts import subset
+from plugin.engine.fronts.scene_names import parse_scene_name
+from rasters import POLAR, png_to_tif, profile, read, write_tif
 
 UTM18 = CRS.from_epsg(32618)
 
@@ -45,7 +49,7 @@ def test_layering_windowed_equals_whole_scene(tmp_path, monkeypatch):
     band = read(src, 1, masked=True)
     valid = ~np.ma.getmaskarray(band)
     with rasterio.open(src) as ds:
-        limits = enhance.stretch_limits(raster_io.decimated_sample(ds, 1))
+        limits = enhance.stretch_limits(raster_io.decimated_samples(ds, [1])[0])
     whole = enhance.layer_calfin(band.filled(0).astype(np.float32), valid, limits)
 
     monkeypatch.setattr(layering, "WINDOW", 200)  # many windows with halos
@@ -57,7 +61,7 @@ def test_layering_windowed_equals_whole_scene(tmp_path, monkeypatch):
     # nodata carried through as 0 in every layer, valid pixels never 0
     assert (windowed[:, ~valid] == 0).all()
     assert (windowed[:, valid] > 0).all()
-    _, names = __import__("rasters").profile(out)
+    _, names = profile(out)
     assert names == ["RAW", "LOCAL_CONTRAST", "SHADOWS_HIGHLIGHTS"]
 
 
@@ -88,12 +92,12 @@ def test_stack_bands_union_nodata_and_names(tmp_path):
     pa = write_tif(tmp_path / "a.tif", a)
     pb = write_tif(tmp_path / "b.tif", b, nodata=-9999)
     out = tmp_path / "stack.tif"
-    layering.stack_bands([(pa, 1, "VV"), (pb, 1, "VH")], pa, str(out))
+    water_stack.stack_bands([(pa, 1, "VV"), (pb, 1, "VH")], pa, str(out))
     data = read(out)
     assert data.dtype == np.float32 and data.shape == (2, 10, 10)
     assert np.isnan(data[:, 0, 0]).all()  # nodata is the union
     assert data[0, 5, 5] == 55 and data[1, 5, 5] == 5
-    assert __import__("rasters").profile(out)[1] == ["VV", "VH"]
+    assert profile(out)[1] == ["VV", "VH"]
 
 
 # --- subset ------------------------------------------------------------------
@@ -206,7 +210,7 @@ def test_subset_cancellation_leaves_nothing(tmp_path):
     with rasterio.open(src) as ds:
         domain = box(*ds.bounds)
     grid = subset.domain_grid(domain.bounds, UTM18, 100.0)  # several windows
-    with pytest.raises(raster_io.Cancelled):
+    with pytest.raises(Cancelled):
         subset.subset_scene(src, tmp_path / "o.tif", grid, mapping(domain), is_canceled=lambda: True)
     assert not list(tmp_path.iterdir())
 

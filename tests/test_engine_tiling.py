@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from plugin.engine import tiling
+from plugin.engine.core import tiling
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(1000, 256, 32), (256, 256, 32), (257, 256, 32),

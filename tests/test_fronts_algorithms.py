@@ -7,27 +7,20 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from shapely.geometry import LineString
+
 from conftest import ROOT, shared_path
+from rasters import write_tif, write_vector
 
 CRS = "EPSG:3413"
 PIXEL = 49.0
 ORIGIN = (-200000.0, -2000000.0)
+GRID = {"crs": CRS, "transform": from_origin(*ORIGIN, PIXEL, PIXEL)}
 WEIGHTS = ROOT / "weights" / "calving_front.onnx"
 HELD_OUT = [  # Landsat scenes of the validation glacier (path/row 229-231/012), never trained on
     "LE07_L1TP_230012_20000529_20170211_01_T1_B8",
     "LT05_L1TP_230012_19860920_20170216_01_T1_B2",
 ]
-
-
-def _geotiff(path, array, nodata=None):
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[None]
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
-                       count=array.shape[0], dtype=array.dtype, crs=CRS, nodata=nodata,
-                       transform=from_origin(*ORIGIN, PIXEL, PIXEL)) as dst:
-        dst.write(array)
-    return str(path)
 
 
 def _landsat(name):
@@ -40,7 +33,7 @@ def _landsat(name):
 
 def _scene(tmp_path, name):
     image, label = _landsat(name)
-    return _geotiff(tmp_path / f"{name}_Subset.tif", image), label
+    return write_tif(tmp_path / f"{name}_Subset.tif", image, **GRID), label
 
 
 def _pixels(geom):
@@ -59,6 +52,7 @@ def _features(path, layer=None):
 
 @pytest.fixture(scope="module")
 def weights():
+    """The shipped calving-front model; tests that use it are marked ``weights``."""
     assert WEIGHTS.exists(), "the shipped model weights/calving_front.onnx is missing"
     return str(WEIGHTS)
 
@@ -66,8 +60,9 @@ def weights():
 # ------------------------------------------------------------------ detect
 
 
+@pytest.mark.weights
 def test_detect_fronts_on_held_out_scenes(run_alg, weights, tmp_path):
-    from plugin.engine.front_metrics import points_from_lines, points_from_mask, symmetric_distance
+    from plugin.engine.fronts.metrics import points_from_lines, points_from_mask, symmetric_distance
 
     scenes = [_scene(tmp_path, n) for n in HELD_OUT]
     gpkg = tmp_path / "glacier_fronts.gpkg"
@@ -116,6 +111,7 @@ def test_detect_fronts_on_held_out_scenes(run_alg, weights, tmp_path):
     assert len(kept) == len(feats) == res["APPENDED"] == res["FRONTS_FOUND"]
 
 
+@pytest.mark.weights
 def test_detect_appends_new_scenes_only(run_alg, weights, tmp_path):
     (a, _), (b, _) = [_scene(tmp_path, n) for n in HELD_OUT]
     gpkg = str(tmp_path / "glacier.gpkg")
@@ -131,8 +127,9 @@ def test_detect_appends_new_scenes_only(run_alg, weights, tmp_path):
     assert len({f["scene_id"] for f in feats}) == 2
 
 
+@pytest.mark.weights
 def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
-    from plugin.engine.layering import layer_calfin_raster
+    from plugin.engine.fronts.layering import layer_calfin_raster
 
     grey, label = _scene(tmp_path, HELD_OUT[0])
     layered = str(tmp_path / "LE07_layered.tif")
@@ -140,7 +137,7 @@ def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
     cols = np.flatnonzero(label.any(axis=0))
     fjord = np.zeros(label.shape, np.uint8)
     fjord[:, cols.min() + 10: cols.max() - 10] = 1  # narrower than the front: walls cut it
-    mask = _geotiff(tmp_path / "fjord.tif", fjord)
+    mask = write_tif(tmp_path / "fjord.tif", fjord, **GRID)
     res = run_alg("detect_calving_fronts", {"INPUT": [layered], "FJORD_MASK": mask,
                                             "OUTPUT": str(tmp_path / "f.gpkg"), "INCLUDE_REJECTED": True})
     feats = _features(res["OUTPUT"])[0]
@@ -152,17 +149,16 @@ def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
     assert any(f["spans_fjord"] == "yes" for f in feats)
 
 
+@pytest.mark.weights
 def test_detect_refuses_bad_input(run_alg, weights, tmp_path):
     from qgis.core import QgsProcessingException
 
-    two = _geotiff(tmp_path / "two.tif", np.ones((2, 64, 64), np.uint8))
+    two = write_tif(tmp_path / "two.tif", np.ones((2, 64, 64), np.uint8), **GRID)
     with pytest.raises(QgsProcessingException, match="2 bands"):
         run_alg("detect_calving_fronts", {"INPUT": [two], "OUTPUT": "TEMPORARY_OUTPUT"})
-    grey = _geotiff(tmp_path / "g.tif", np.ones((64, 64), np.uint8))
-    elsewhere = str(tmp_path / "fjord.tif")
-    with rasterio.open(elsewhere, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs=CRS,
-                       transform=from_origin(0, 0, 50, 50)) as dst:
-        dst.write(np.ones((1, 8, 8), np.uint8))
+    grey = write_tif(tmp_path / "g.tif", np.ones((64, 64), np.uint8), **GRID)
+    elsewhere = write_tif(tmp_path / "fjord.tif", np.ones((8, 8), np.uint8), crs=CRS,
+                          transform=from_origin(0, 0, 50, 50))
     with pytest.raises(QgsProcessingException, match="does not overlap"):
         run_alg("detect_calving_fronts", {"INPUT": [grey], "FJORD_MASK": elsewhere, "OUTPUT": "TEMPORARY_OUTPUT"})
 
@@ -172,13 +168,8 @@ def test_detect_refuses_bad_input(run_alg, weights, tmp_path):
 
 def _lines_gpkg(path, rows, crs=CRS):
     """GeoPackage of (scene_id, [(x, y), ...]) lines."""
-    import fiona
-
-    schema = {"geometry": "LineString", "properties": {"scene_id": "str"}}
-    with fiona.open(str(path), "w", driver="GPKG", schema=schema, crs=crs) as dst:
-        for scene, coords in rows:
-            dst.write({"geometry": {"type": "LineString", "coordinates": coords}, "properties": {"scene_id": scene}})
-    return str(path)
+    return write_vector(path, [LineString(coords) for _, coords in rows], crs,
+                        [{"scene_id": scene} for scene, _ in rows])
 
 
 def test_evaluate_known_geometry(run_alg, tmp_path):
@@ -197,7 +188,7 @@ def test_evaluate_known_geometry(run_alg, tmp_path):
     # Mask reference for C: 20 x 20 px at 49 m, front = zero pixels in row 3 (centre y0 - 3.5 px).
     mask = np.full((20, 20), 255, np.uint8)
     mask[3, :] = 0
-    c_mask = _geotiff(tmp_path / "C_Front.tif", mask)
+    c_mask = write_tif(tmp_path / "C_Front.tif", mask, **GRID)
     res = run_alg("evaluate_fronts", {
         "PREDICTED": pred, "REFERENCE": ref, "REFERENCE_MASKS": [c_mask], "MASK_FRONT": 1,
         "PIXEL_SIZE": 50, "OUTPUT": str(tmp_path / "table.gpkg"),
@@ -234,10 +225,11 @@ def test_evaluate_refuses_degrees_and_missing_reference(run_alg, tmp_path):
 # ------------------------------------------------------------------ real command line
 
 
+@pytest.mark.weights
 def test_qgis_process_detect_then_evaluate(qgis_process, weights, tmp_path):
     """Both algorithms through qgis_process: detect on a held-out scene, evaluate against its label."""
     path, label = _scene(tmp_path, HELD_OUT[0])
-    ref = _geotiff(tmp_path / f"{HELD_OUT[0]}_Front.tif", np.where(label, 0, 255).astype(np.uint8))
+    ref = write_tif(tmp_path / f"{HELD_OUT[0]}_Front.tif", np.where(label, 0, 255).astype(np.uint8), **GRID)
     out = qgis_process("detect_calving_fronts", {
         "INPUT": path, "OUTPUT": str(tmp_path / "fronts.gpkg"), "OUTPUT_ICE": str(tmp_path / "ice.gpkg"),
         "QA_FOLDER": str(tmp_path / "qa"),

@@ -5,9 +5,9 @@ import pytest
 from scipy import ndimage
 
 from conftest import shared_path
-from plugin.engine.front_metrics import line_distance, points_from_mask, summarize, symmetric_distance
-from plugin.engine.fronts import QUALITY_GOOD, QUALITY_LOW_CONFIDENCE, QUALITY_PARTIAL, QUALITY_SHORT, extract_fronts
-from plugin.engine.scene_names import match_key, parse_scene_name
+from plugin.engine.fronts.metrics import line_distance, points_from_mask, summarize, symmetric_distance
+from plugin.engine.fronts.extraction import QUALITY_GOOD, QUALITY_LOW_CONFIDENCE, QUALITY_PARTIAL, QUALITY_SHORT, extract_fronts
+from plugin.engine.fronts.scene_names import match_key, parse_scene_name
 
 # ------------------------------------------------------------------ metrics
 
@@ -150,7 +150,7 @@ def test_extraction_on_real_fronts_recovers_the_labelled_line():
 
 
 def test_scene_names_for_front_scenes():
-    """The shared parser (plugin.engine.scene_names) reads the names front users meet."""
+    """The shared parser (plugin.engine.fronts.scene_names) reads the names front users meet."""
     for name, date, sensor in [
         ("LE07_L1TP_022006_20000707_20170212_01_T1_B8_Subset.tif", "2000-07-07", "Landsat 7 ETM+"),
         ("S1B_IW_GRDH_1SDH_20190612T083015_20190612T083040_016651_01F56C_1A2B.tif", "2019-06-12",

@@ -1,4 +1,6 @@
-"""Front training: datasets, a tiny CPU run that learns, export -> engine load."""
+"""Front training: datasets, a tiny CPU run that learns, export -> engine load, resume."""
+
+import json
 
 import numpy as np
 import pytest
@@ -29,7 +31,7 @@ def test_ice_from_front_marks_below_as_ice_and_leaves_other_columns_unknown():
 
 
 def test_datasets_are_layered_by_the_plugin_and_split_by_glacier():
-    from plugin.engine.enhance import layer_calfin, stretch_limits
+    from plugin.engine.fronts.enhance import layer_calfin, stretch_limits
     from skimage import io
 
     samples = _few(2, 2)
@@ -95,8 +97,8 @@ def test_tiny_training_run_learns():
 
 
 def test_export_loads_through_the_engine(tmp_path):
-    from plugin.engine.inference import predict_array
-    from plugin.engine.model import load_model
+    from plugin.engine.core.inference import predict_array
+    from plugin.engine.core.model import load_model
     from training.export import export_onnx
     from training.fronts import NET_CONFIG, model_metadata
     from training.nets.deeplab import DeepLabV3Plus
@@ -127,13 +129,24 @@ def test_command_line_trains_and_exports(tmp_path):
     main(["fronts", "--data", str(shared_path()), "--out", str(out), "--limit", "2", "--epochs", "1",
           "--samples-per-epoch", "8", "--batch-size", "4", "--crop", "96", "--tile-size", "128",
           "--overlap", "32", "--threads", "1"])
-    import json
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
     assert out.exists() and metrics["history"][0]["epoch"] == 1
     assert set(metrics["validation_glaciers"]) & {"229012", "230012", "231012", "Jorum"}
     summary = metrics["evaluation"]["summary"]
     assert set(summary) == {"landsat", "sar"}
-    assert 0 <= summary["landsat"]["front_found_fraction"] <= 1
+    # The found fraction must be what the engine gives for the held-out image(s) of this run.
+    from plugin.engine.core.inference import predict_array
+    from plugin.engine.core.model import load_model
+    from plugin.engine.fronts.extraction import extract_fronts
+    from training.fronts.data import load_landsat
+
+    landsat = [r for r in metrics["evaluation"]["per_scene"] if r["source"] == "landsat"]
+    assert summary["landsat"]["scenes"] == len(landsat) == 1  # --limit 2: one held-out Landsat image
+    (sample,) = load_landsat(shared_path("fronts-landsat"), {landsat[0]["scene"]})
+    prob = predict_array(load_model(out, device="cpu"), sample.image.astype(np.float32),
+                         np.ones(sample.image.shape[1:], bool))
+    found = bool(extract_fronts(prob[0], prob[1]).accepted)
+    assert summary["landsat"]["front_found_fraction"] == pytest.approx(float(found), abs=1e-9)
 
 
 @pytest.mark.parametrize("as_checkpoint", [True, False])
@@ -155,6 +168,7 @@ def test_init_starts_from_saved_weights(tmp_path, as_checkpoint):
     assert not torch.equal(next(iter(fresh.parameters())), next(iter(saved.parameters())))
 
 
+@pytest.mark.weights
 def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
     """--init weights/calving_front.onnx: the folded convolutions go back into the torch network."""
     import onnxruntime as ort
@@ -172,6 +186,7 @@ def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
     assert np.abs(got - expected).max() < 1e-4
 
 
+@pytest.mark.weights
 def test_onnx_weights_calibrate_batchnorm_for_train_mode():
     """Train mode normalises with batch statistics: calibrated on a batch, it gives the same function there."""
     import onnxruntime as ort
@@ -197,6 +212,7 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
     assert np.abs(other - expected).max() > 1e-2  # so the check above is not trivially met
 
 
+@pytest.mark.weights
 def test_init_from_onnx_refuses_a_different_network():
     from training.nets.deeplab import DeepLabV3Plus
     from training.nets.from_onnx import load_onnx_into
@@ -204,3 +220,36 @@ def test_init_from_onnx_refuses_a_different_network():
     small = DeepLabV3Plus(widths=(8, 16, 32, 64), aspp_channels=8, low_channels=8, decoder_channels=8)
     with pytest.raises(ValueError, match="convolution of shape"):
         load_onnx_into(small, SHIPPED, torch.rand(2, 3, 64, 64))
+
+
+def test_resume_continues_the_epoch_count_weights_and_random_state(tmp_path):
+    """A run stopped after one epoch and resumed from its checkpoint ends exactly like a run that never stopped."""
+    from training.__main__ import main
+
+    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "2",
+              "--samples-per-epoch", "4", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
+              "--overlap", "32", "--threads", "1", "--no-evaluate", "--lr-schedule", "epochs",
+              "--widths", "8,8,16,16", "--aspp-channels", "8", "--decoder-channels", "8", "--checkpoint-every", "1"]
+    main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt")])
+    # --minutes this small stops after the first epoch; with the epochs schedule the learning rate ignores it.
+    main(common + ["--out", str(tmp_path / "b.onnx"), "--checkpoint", str(tmp_path / "b.pt"), "--minutes", "1e-6"])
+    stopped = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert stopped["epoch"] == 1 and [h["epoch"] for h in stopped["history"]] == [1]
+    main(common + ["--out", str(tmp_path / "b.onnx"), "--checkpoint", str(tmp_path / "b.pt"),
+                   "--resume", str(tmp_path / "b.pt")])
+    straight, resumed = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in "ab")
+    assert resumed["epoch"] == straight["epoch"] == 2
+    assert resumed["config"]["widths"] == [8, 8, 16, 16]
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][0] == stopped["history"][0]  # carried over
+    for key in ("train_loss", "lr", "val"):
+        assert resumed["history"][1][key] == straight["history"][1][key], key
+    # The stopped run also validated at epoch 1 (its last): the best score covers both epochs.
+    assert resumed["best"]["edge_f1_2px"] == max(h["val"]["edge_f1_2px"] for h in resumed["history"])
+    for name, value in straight["state"].items():
+        assert torch.equal(resumed["state"][name], value), name
+    trained = [n for n, v in stopped["state"].items()
+               if v.is_floating_point() and not torch.equal(v, resumed["state"][n])]
+    assert trained  # the second epoch did change the weights
+    metrics = json.loads((tmp_path / "b.metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]

@@ -12,9 +12,9 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from conftest import shared_path
 from onnx_factory import conv_net
-from plugin.engine.inference import NODATA_CLASS, NODATA_PROB, predict_raster
-from plugin.engine.model import load_model
-from test_engine_inference import TRANSFORM, UTM, scene, write
+from plugin.engine.core.inference import NODATA_CLASS, NODATA_PROB, predict_raster
+from plugin.engine.core.model import load_model
+from rasters import TRANSFORM, UTM, UTM_GRID, sar_like, write_tif
 
 
 class Recorder(QgsProcessingFeedback):
@@ -52,7 +52,7 @@ def failure_text(run_alg, params):
 
 
 def test_run_model_writes_probability_and_class(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "in.tif", scene(), descriptions=["VV", "VH"])
+    src = write_tif(tmp_path / "in.tif", sar_like(), descriptions=["VV", "VH"], **UTM_GRID)
     prob, cls = tmp_path / "prob.tif", tmp_path / "class.tif"
     feedback = Recorder()
     result = run_alg("run_model", {
@@ -71,9 +71,9 @@ def test_run_model_writes_probability_and_class(run_alg, model_file, tmp_path):
 
 
 def test_band_mapping_parameter(run_alg, model_file, tmp_path):
-    array = scene()
-    src = write(tmp_path / "swapped.tif", array[::-1].copy())  # VH first, no descriptions
-    ref = write(tmp_path / "ordered.tif", array)
+    array = sar_like()
+    src = write_tif(tmp_path / "swapped.tif", array[::-1].copy(), **UTM_GRID)  # VH first, no descriptions
+    ref = write_tif(tmp_path / "ordered.tif", array, **UTM_GRID)
     run_alg("run_model", {"INPUT": str(src), "MODEL_FILE": str(model_file), "BAND_MAP": "VV=2,VH=1",
                           "OUTPUT_PROB": str(tmp_path / "a.tif"), "OUTPUT_CLASS": None})
     run_alg("run_model", {"INPUT": str(ref), "MODEL_FILE": str(model_file),
@@ -84,7 +84,7 @@ def test_band_mapping_parameter(run_alg, model_file, tmp_path):
 
 
 def test_wrong_band_count(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "one.tif", scene()[:1].copy())
+    src = write_tif(tmp_path / "one.tif", sar_like()[:1].copy(), **UTM_GRID)
     text = failure_text(run_alg, {"INPUT": str(src), "MODEL_FILE": str(model_file),
                                   "OUTPUT_PROB": str(tmp_path / "p.tif")})
     assert "the model expects 2 bands (VV, VH) but the input has 1" in text
@@ -93,14 +93,14 @@ def test_wrong_band_count(run_alg, model_file, tmp_path):
 
 def test_model_without_metadata(run_alg, tmp_path):
     bare = conv_net(tmp_path / "bare.onnx", props={})
-    src = write(tmp_path / "in.tif", scene())
+    src = write_tif(tmp_path / "in.tif", sar_like(), **UTM_GRID)
     text = failure_text(run_alg, {"INPUT": str(src), "MODEL_FILE": str(bare),
                                   "OUTPUT_PROB": str(tmp_path / "p.tif")})
     assert "bare.onnx" in text and "no Waterline metadata" in text
 
 
 def test_geographic_crs_refused(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "geo.tif", scene(), crs=CRS.from_epsg(4326),
+    src = write_tif(tmp_path / "geo.tif", sar_like(), crs=CRS.from_epsg(4326),
                 transform=from_origin(10.0, 60.0, 0.0001, 0.0001))
     text = failure_text(run_alg, {"INPUT": str(src), "MODEL_FILE": str(model_file),
                                   "OUTPUT_PROB": str(tmp_path / "p.tif")})
@@ -108,7 +108,7 @@ def test_geographic_crs_refused(run_alg, model_file, tmp_path):
 
 
 def test_pixel_size_warning(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "coarse.tif", scene(), transform=from_origin(500000, 7000000, 40, 40))
+    src = write_tif(tmp_path / "coarse.tif", sar_like(), crs=UTM, transform=from_origin(500000, 7000000, 40, 40))
     feedback = Recorder()
     run_alg("run_model", {"INPUT": str(src), "MODEL_FILE": str(model_file),
                           "OUTPUT_CLASS": str(tmp_path / "c.tif")}, feedback=feedback)
@@ -117,7 +117,7 @@ def test_pixel_size_warning(run_alg, model_file, tmp_path):
 
 
 def test_all_nodata_refused(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "empty.tif", np.full((2, 80, 80), -9999, np.float32), nodata=-9999)
+    src = write_tif(tmp_path / "empty.tif", np.full((2, 80, 80), -9999, np.float32), nodata=-9999, **UTM_GRID)
     text = failure_text(run_alg, {"INPUT": str(src), "MODEL_FILE": str(model_file),
                                   "OUTPUT_PROB": str(tmp_path / "p.tif")})
     assert "no valid pixels" in text
@@ -135,10 +135,10 @@ def shipped(monkeypatch):
 
 
 def test_shipped_model_choice(run_alg, model_file, shipped, tmp_path):
-    from plugin.engine.model import read_meta
+    from plugin.engine.core.model import read_meta
 
     shipped([(model_file, read_meta(model_file))])
-    src = write(tmp_path / "in.tif", scene())
+    src = write_tif(tmp_path / "in.tif", sar_like(), **UTM_GRID)
     result = run_alg("run_model", {"INPUT": str(src), "MODEL": "sar", "OUTPUT_CLASS": str(tmp_path / "c.tif"),
                                    "OUTPUT_PROB": None})
     assert result["TILES_RUN"] == 12
@@ -148,20 +148,20 @@ def test_shipped_model_choice(run_alg, model_file, shipped, tmp_path):
 
 def test_no_model_given(run_alg, shipped, tmp_path):
     shipped([])
-    src = write(tmp_path / "in.tif", scene())
+    src = write_tif(tmp_path / "in.tif", sar_like(), **UTM_GRID)
     text = failure_text(run_alg, {"INPUT": str(src), "OUTPUT_PROB": str(tmp_path / "p.tif")})
     assert "give a model file" in text
 
 
 def test_no_output_chosen(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "in.tif", scene())
+    src = write_tif(tmp_path / "in.tif", sar_like(), **UTM_GRID)
     text = failure_text(run_alg, {"INPUT": str(src), "MODEL_FILE": str(model_file),
                                   "OUTPUT_PROB": None, "OUTPUT_CLASS": None})
     assert "at least one output" in text
 
 
 def test_cancelled_run_leaves_nothing(run_alg, model_file, tmp_path):
-    src = write(tmp_path / "in.tif", scene(200, 200))
+    src = write_tif(tmp_path / "in.tif", sar_like(200, 200), **UTM_GRID)
     out = tmp_path / "out"
     out.mkdir()
     feedback = Recorder()

@@ -12,20 +12,25 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from conftest import ROOT, shared_path
-from plugin.engine.model import read_meta
-from rasters import moved_copy
-from water_scene import write_scene
+from plugin.engine.core.model import read_meta
+from rasters import DALLAS, DSWX, PLANET, copy_raster, write_scene, write_tif
 
-DALLAS = ("misc", "hydrosheds_dem_dallas.tif")
-DSWX = ("misc", "OPERA_L3_DSWx-HLS_T15QYU_20211011_B01_WTR.tif")
-PLANET = ("misc", "planet_classified_water_20211011_T15QYU.tif")
 EIGHT = "HH,HV,RED,NIR,SWIR1,SWIR2,DEM,HAND"
+WATER_S1 = ROOT / "weights" / "water_s1.onnx"
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scene")
     return write_scene(folder, shared_path("water-s1-etci2021"), shared_path("misc"))
+
+
+@pytest.fixture(scope="module")
+def water_s1():
+    """The shipped Sentinel-1 water model (skips while it is not trained)."""
+    if not WATER_S1.exists():
+        pytest.skip("weights/water_s1.onnx is not trained yet")
+    return WATER_S1
 
 
 def failure(run_alg, name, params):
@@ -36,6 +41,7 @@ def failure(run_alg, name, params):
     return str(err.value)
 
 
+@pytest.mark.slow  # HAND through qgis_process: numba compiles pysheds' kernels on a fresh venv (~100 s)
 def test_compute_hand_qgis_process(qgis_process, tmp_path):
     out = tmp_path / "hand.tif"
     res = qgis_process("compute_hand", {"INPUT": shared_path(*DALLAS), "ACC_THRESHOLD": 100,
@@ -50,9 +56,8 @@ def test_compute_hand_qgis_process(qgis_process, tmp_path):
 
 def test_compute_hand_refuses_geographic_dem_without_cell_size(qgis_process, tmp_path):
     dem = tmp_path / "coarse.tif"
-    with rasterio.open(dem, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32",
-                       crs=CRS.from_epsg(4326), transform=from_origin(-100, 40, 0.5, 0.5)) as dst:
-        dst.write(np.arange(400, dtype=np.float32).reshape(1, 20, 20))
+    write_tif(dem, np.arange(400, dtype=np.float32).reshape(20, 20), crs=CRS.from_epsg(4326),
+              transform=from_origin(-100, 40, 0.5, 0.5))
     proc = qgis_process("compute_hand", {"INPUT": dem, "OUTPUT": tmp_path / "h.tif"},
                         expect_failure=True)
     assert "geographic coordinates" in proc.stdout + proc.stderr
@@ -78,6 +83,7 @@ def test_build_stack_processing_run(run_alg, scene, tmp_path):
     assert not (tmp_path / "x.tif").exists()
 
 
+@pytest.mark.slow  # HAND, stack, chips, a training run and detection, each through the command line
 def test_stack_chips_train_export_detect(qgis_process, run_alg, scene, tmp_path):
     """The 8-channel ALOS+optical path on a tiny real-data stack, end to end."""
     hand = tmp_path / "hand.tif"
@@ -117,11 +123,9 @@ def test_stack_chips_train_export_detect(qgis_process, run_alg, scene, tmp_path)
     assert res["results"]["WATER_PIXELS"] == int((mask == 1).sum())
 
 
-def test_detect_water_with_shipped_model(run_alg, scene, tmp_path):
+@pytest.mark.weights
+def test_detect_water_with_shipped_model(run_alg, scene, water_s1, tmp_path):
     """water_s1 on a held-out ETCI block written as a linear-power GeoTIFF."""
-    weights = ROOT / "weights" / "water_s1.onnx"
-    if not weights.exists():
-        pytest.skip("weights/water_s1.onnx is not trained yet")
     from qgis.core import QgsVectorLayer
 
     res = run_alg("detect_water", {
@@ -145,19 +149,10 @@ def test_detect_water_with_shipped_model(run_alg, scene, tmp_path):
     assert sum(areas) <= pred.sum() * 100.0 + 1e-6
 
 
-def test_detect_water_refuses_stack_missing_a_channel(run_alg, scene, tmp_path):
-    weights = ROOT / "weights" / "water_s1.onnx"
-    if not weights.exists():
-        pytest.skip("weights/water_s1.onnx is not trained yet")
-    vv_only = tmp_path / "vv_dem.tif"
-    with rasterio.open(scene["sar"]) as src:
-        profile = dict(src.profile, count=2)
-        data = src.read()
-    with rasterio.open(vv_only, "w", **profile) as dst:
-        dst.write(data)
-        dst.set_band_description(1, "VV")
-        dst.set_band_description(2, "DEM")
-    msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "MODEL_FILE": str(weights),
+@pytest.mark.weights
+def test_detect_water_refuses_stack_missing_a_channel(run_alg, scene, water_s1, tmp_path):
+    vv_only = copy_raster(scene["sar"], tmp_path / "vv_dem.tif", descriptions=["VV", "DEM"])
+    msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "MODEL_FILE": str(water_s1),
                                             "OUTPUT_MASK": str(tmp_path / "m.tif")})
     assert "lacks channel(s) VH" in msg
     msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "OUTPUT_MASK": str(tmp_path / "m.tif")})
@@ -178,7 +173,7 @@ def test_compare_water_maps_qgis_process(qgis_process, tmp_path):
 
 
 def test_compare_water_maps_refuses_non_overlapping(run_alg, tmp_path):
-    moved = moved_copy(shared_path(*PLANET), tmp_path / "moved.tif", from_origin(200000, 1000000, 3, 3))
+    moved = copy_raster(shared_path(*PLANET), tmp_path / "moved.tif", transform=from_origin(200000, 1000000, 3, 3))
     msg = failure(run_alg, "compare_water_maps", {
         "INPUT": str(shared_path(*DSWX)), "REFERENCE": str(moved), "OUTPUT": "memory:"})
     assert "do not overlap" in msg

@@ -9,13 +9,15 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from conftest import shared_path
-from plugin.engine import chips, hand, water_metrics, water_models, water_polygons, water_stack
-from rasters import moved_copy
-from water_scene import write_scene
+from plugin.engine.water import chips, hand
+from plugin.engine.water import metrics as water_metrics
+from plugin.engine.water import models as water_models
+from plugin.engine.water import polygons as water_polygons
+from plugin.engine.water import stack as water_stack
+from rasters import DALLAS, DSWX, PLANET, copy_raster, write_scene, write_tif
 
-DALLAS = ("misc", "hydrosheds_dem_dallas.tif")
-DSWX = ("misc", "OPERA_L3_DSWx-HLS_T15QYU_20211011_B01_WTR.tif")
-PLANET = ("misc", "planet_classified_water_20211011_T15QYU.tif")
+# HAND (pysheds) compiles its numba kernels on the first run in a fresh environment
+# (about 100 s on 2 cores; cached after that): the tests that compute HAND are marked slow.
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +28,14 @@ def dallas_hand(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory, dallas_hand):
+def scene(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scene")
     s = write_scene(folder, shared_path("water-s1-etci2021"), shared_path("misc"))
     s["dem"] = shared_path(*DALLAS)
-    s["hand"] = dallas_hand[0]
     return s
 
 
+@pytest.mark.slow
 def test_hand_on_dallas_dem(dallas_hand):
     path, arr, info = dallas_hand
     with rasterio.open(path) as out, rasterio.open(shared_path(*DALLAS)) as dem:
@@ -55,6 +57,7 @@ def test_hand_on_dallas_dem(dallas_hand):
     assert 2 < np.median(arr) < 30 and 20 < arr.max() < 120
 
 
+@pytest.mark.slow
 def test_hand_threshold_controls_drainage(tmp_path, dallas_hand):
     _, dense, info = dallas_hand
     sparse, info2 = hand.compute_hand(shared_path(*DALLAS), None, acc_threshold=2000)
@@ -62,11 +65,11 @@ def test_hand_threshold_controls_drainage(tmp_path, dallas_hand):
     assert np.mean(sparse) > np.mean(dense)
 
 
+@pytest.mark.slow
 def test_hand_refuses_geographic_dem_without_valid_cell_size(tmp_path):
     path = tmp_path / "coarse_geo.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=40, height=30, count=1, dtype="float32",
-                       crs=CRS.from_epsg(4326), transform=from_origin(-100, 40, 1.0, 1.0)) as dst:
-        dst.write(np.random.default_rng(0).random((1, 30, 40)).astype(np.float32) * 100)
+    write_tif(path, np.random.default_rng(0).random((30, 40)).astype(np.float32) * 100,
+              crs=CRS.from_epsg(4326), transform=from_origin(-100, 40, 1.0, 1.0))
     with pytest.raises(ValueError, match="geographic coordinates.*cell size in metres"):
         hand.compute_hand(path, tmp_path / "h.tif")
     assert not (tmp_path / "h.tif").exists()
@@ -74,11 +77,12 @@ def test_hand_refuses_geographic_dem_without_valid_cell_size(tmp_path):
     assert info["cell_size_m"] == (90000.0, 90000.0) and np.nanmin(arr) >= 0
 
 
-def test_stack_puts_everything_on_the_sar_grid(tmp_path, scene):
+@pytest.mark.slow
+def test_stack_puts_everything_on_the_sar_grid(tmp_path, scene, dallas_hand):
     out = tmp_path / "stack.tif"
     info = water_stack.build_stack([scene["sar"]], out, "VV,VH", optical_path=scene["optical"],
                                    optical_bands=(1, 2, 3, 3), dem_path=scene["dem"],
-                                   hand_path=scene["hand"])
+                                   hand_path=dallas_hand[0])
     assert info["channels"] == ["VV", "VH", "RED", "NIR", "SWIR1", "SWIR2", "DEM", "HAND"]
     assert info["sar_units"] == "dB" and info["sar_input_linear"] == [True, True]
     with rasterio.open(out) as st, rasterio.open(scene["sar"]) as sar:
@@ -159,7 +163,7 @@ def test_compare_dswx_with_planet():
 
 
 def test_compare_refuses_maps_that_do_not_overlap(tmp_path):
-    moved = moved_copy(shared_path(*PLANET), tmp_path / "moved.tif", from_origin(200000, 1000000, 3, 3))
+    moved = copy_raster(shared_path(*PLANET), tmp_path / "moved.tif", transform=from_origin(200000, 1000000, 3, 3))
     with pytest.raises(ValueError, match="do not overlap"):
         water_metrics.compare(shared_path(*DSWX), moved)
 

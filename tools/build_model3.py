@@ -1,7 +1,8 @@
 """Build the shipped graphical-modeler models (.model3) with the PyQGIS API.
 
 Run with the project venv after changing an algorithm's parameters:
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/build_model3.py
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/build_model3.py [FOLDER]
+(FOLDER: where to write the .model3 files; default processing_provider/models.)
 Writing the model through the API (rather than by hand in XML) keeps it valid
 for the QGIS version it is built with (3.22, the minimum the plugin supports).
 """
@@ -103,8 +104,9 @@ def main():
     Processing.initialize()
     register()
     model = calfin_preprocessing()
-    path = MODELS / "calfin_preprocessing.model3"
-    MODELS.mkdir(exist_ok=True)
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS
+    path = folder / "calfin_preprocessing.model3"
+    folder.mkdir(parents=True, exist_ok=True)
     if not model.toFile(str(path)):
         raise SystemExit(f"could not write {path}")
     print(f"wrote {path}")

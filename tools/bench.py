@@ -23,7 +23,7 @@ at half the widths (8-16-32, about 4x cheaper) to show how the fixed I/O
 cost weighs against compute.
 Generated files go to build/bench (kept between runs).
 
-Usage: python tests/bench.py [--size 3072] [--big 20000] [--threads 2] [--repeat 2] [--skip-memory]
+Usage: python tools/bench.py [--size 3072] [--big 20000] [--threads 2] [--repeat 2] [--skip-memory]
 """
 
 import argparse
@@ -39,16 +39,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the engine and training; the ONNX test-model factory
 
 import rasterio  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 
-from plugin.engine import normalize, raster_io  # noqa: E402
-from plugin.engine.inference import predict_raster  # noqa: E402
-from plugin.engine.model import load_model  # noqa: E402
+from plugin.engine.core import normalize, raster_io  # noqa: E402
+from plugin.engine.core.inference import predict_raster  # noqa: E402
+from plugin.engine.core.model import load_model  # noqa: E402
 
 OUT = ROOT / "build" / "bench"
 CRS = "EPSG:32633"
@@ -159,7 +158,7 @@ def raw_onnxruntime(model, x, tile=512, batch=4):
 
 def raw_engine_tiles(model, x, batch=4):
     """session.run alone over the engine's own tile grid (overlap included), no I/O."""
-    from plugin.engine import tiling
+    from plugin.engine.core import tiling
 
     _, h, w = x.shape
     rows, cols = tiling.grid(w, h, model.tile_size, model.overlap)
@@ -175,7 +174,7 @@ def raw_engine_tiles(model, x, batch=4):
 
 
 def tiling_grid(model, x):
-    from plugin.engine import tiling
+    from plugin.engine.core import tiling
 
     rows, cols = tiling.grid(x.shape[2], x.shape[1], model.tile_size, model.overlap)
     return [(r, c) for r in rows for c in cols]

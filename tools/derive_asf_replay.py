@@ -6,7 +6,7 @@ The recorded responses ship in asf_search's source distribution
 ``meta``/``umm`` (what the server answered) and asf_search's parsed
 ``properties`` (what the tests expect). Run:
 
-    python tests/data/derive_asf_replay.py /path/to/asf_search-14.1.0/tests/yml_tests/Resources
+    python tools/derive_asf_replay.py /path/to/asf_search-14.1.0/tests/yml_tests/Resources
 """
 
 import json
@@ -42,7 +42,7 @@ def main(resources):
                               "collection": COLLECTION[key, level],
                               "expected": item["properties"], "file": name})
         out["granules"][key] = items
-    target = Path(__file__).with_name("asf_replay.json")
+    target = Path(__file__).resolve().parents[1] / "tests" / "data" / "asf_replay.json"
     target.write_text(json.dumps(out, sort_keys=True, separators=(",", ":")) + "\n")
     print(target, target.stat().st_size, "bytes")
 

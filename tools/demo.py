@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import LineString, box
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import qgis_cli  # noqa: E402
-from rasters import POLAR, png_to_tif, write_tif, write_vector  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # qgis_process in the tests' throw-away profile; raster helpers
+import qgis_cli  # noqa: E402
+from rasters import POLAR, grid_of, png_to_tif, write_scene, write_tif, write_vector  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "build" / "demo"
 GLACIER = "LE07_L1TP_010011"  # Jakobshavn Isbrae, Landsat path 10 row 11
@@ -125,18 +125,13 @@ def surface_water():
     if not (SHARED / "water-s1-etci2021").exists():
         print(f"  skipped: the water demo needs real Sentinel-1 tiles from {SHARED}")
         return {}
-    import rasterio
-    from water_scene import write_scene
-
     work = OUT / "water"
     # 2 x 2 ETCI 2021 tiles from the block held out of training, as a linear-power
     # GeoTIFF placed over the HydroSHEDS Dallas DEM (the placement is made up).
     scene = write_scene(work / "input", SHARED / "water-s1-etci2021", SHARED / "misc")
-    truth = work / "input" / "etci_water.tif"
-    with rasterio.open(scene["sar"]) as src:
-        profile = dict(src.profile, count=1, dtype="uint8", nodata=255)
-    with rasterio.open(truth, "w", **profile) as dst:
-        dst.write(np.where(scene["valid"], scene["water"], 255).astype(np.uint8), 1)
+    truth = write_tif(work / "input" / "etci_water.tif",
+                      np.where(scene["valid"], scene["water"], 255).astype(np.uint8), nodata=255,
+                      **grid_of(scene["sar"]))
     dem = SHARED / "misc" / "hydrosheds_dem_dallas.tif"
     run("compute_hand", INPUT=dem, ACC_THRESHOLD=100, OUTPUT=work / "hand.tif")
     run("build_water_stack", SAR=scene["sar"], POLARISATIONS="VV,VH", SAR_OUTPUT="db", DEM=dem,

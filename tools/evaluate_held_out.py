@@ -1,8 +1,8 @@
 """Held-out Landsat fronts measured the way a user runs them: through qgis_process.
 
-``python tests/evaluate_held_out.py [--model FILE]`` writes every Landsat scene
-of the validation glacier (path/rows 229-231/012, never trained on) as a
-GeoTIFF on a nominal EPSG:3413 49 m grid, runs ``waterline:detect_calving_fronts``
+``python tools/evaluate_held_out.py [--model FILE]`` (or ``make evaluate``) writes
+every Landsat scene of the validation glacier (path/rows 229-231/012, never
+trained on) as a GeoTIFF on a nominal EPSG:3413 49 m grid, runs ``waterline:detect_calving_fronts``
 on all of them in one call with default parameters and no fjord mask, then
 ``waterline:evaluate_fronts`` against the 1 px labels, and prints the summary.
 Needs ../shared/data/fronts-landsat. Cross-checks the engine-level numbers in
@@ -15,24 +15,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import rasterio
 from rasterio.transform import from_origin
 from skimage import io
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # training; qgis_process in the tests' profile, raster helpers
 import qgis_cli  # noqa: E402
-from conftest import shared_path  # noqa: E402
-
-sys.path.insert(0, str(qgis_cli.ROOT))
+from rasters import POLAR, write_tif  # noqa: E402
 from training.fronts.data import LANDSAT_VAL_PATHROWS, landsat_glacier  # noqa: E402
 
-
-def _geotiff(path, array):
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
-                       dtype=array.dtype, crs="EPSG:3413",
-                       transform=from_origin(-200000.0, -2000000.0, 49.0, 49.0)) as dst:
-        dst.write(array, 1)
-    return str(path)
+FRONTS_LANDSAT = ROOT.parent / "shared" / "data" / "fronts-landsat"
+GRID = {"crs": POLAR, "transform": from_origin(-200000.0, -2000000.0, 49.0, 49.0)}  # nominal 49 m
 
 
 def main():
@@ -41,7 +34,9 @@ def main():
     parser.add_argument("--keep", help="write the GeoTIFFs, fronts and per-scene table here "
                                        "(default: a temporary folder)")
     args = parser.parse_args()
-    root = shared_path("fronts-landsat")
+    root = FRONTS_LANDSAT
+    if not root.exists():
+        raise SystemExit(f"{root} is absent: this evaluation needs ../shared/data beside the checkout")
     names = sorted(p.name[: -len("_Subset.png")] for p in (root / "images").glob("*_Subset.png")
                    if landsat_glacier(p.name) in LANDSAT_VAL_PATHROWS)
     qgis_cli.enable_plugin()
@@ -51,9 +46,9 @@ def main():
         scenes, refs = [], []
         for name in names:
             image = io.imread(root / "images" / f"{name}_Subset.png")[..., 0]
-            scenes.append(_geotiff(tmp / f"{name}_Subset.tif", image))
-            refs.append(_geotiff(tmp / f"{name}_Front.tif",
-                                 io.imread(root / "labels_1px" / f"{name}_Front.png")[..., 0]))
+            scenes.append(write_tif(tmp / f"{name}_Subset.tif", image, **GRID))
+            refs.append(write_tif(tmp / f"{name}_Front.tif",
+                                  io.imread(root / "labels_1px" / f"{name}_Front.png")[..., 0], **GRID))
         params = {"INPUT": scenes, "OUTPUT": str(tmp / "fronts.gpkg")}
         if args.model:
             params["MODEL"] = args.model
