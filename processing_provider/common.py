@@ -4,6 +4,7 @@ feedback adapters, and turning QGIS layers into files the engine can open."""
 import contextlib
 import glob
 import os
+from pathlib import Path
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -267,3 +268,37 @@ def enum_numbers_as_options(algorithm, parameters):
             if 0 <= index < len(options):
                 out[definition.name()] = options[index]
     return out
+
+
+# ---------------------------------------------------------------- toolbox presentation
+
+ICONS = Path(__file__).resolve().parents[1] / "plugin" / "icons"
+# One toolbox group per workflow; the .model3 chains use the same ids.
+GROUPS = {
+    "calving_fronts": "Calving fronts",
+    "water": "Surface water",
+    "fetch": "Find and fetch scenes",
+    "models": "Models and training",
+}
+_GROUP_ICONS = {"calving_fronts": "fronts", "water": "water", "fetch": "fetch", "models": "models"}
+HELP_BASE = "https://github.com/waterline-gis/waterline#"
+# README sections (GitHub anchors) that each kind of algorithm's Help button opens.
+HELP_SECTIONS = {
+    "fronts-prep": "calving-front-preprocessing-subset-layer-fjord-mask",
+    "fronts": "calving-fronts-detect-and-evaluate",
+    "water": "surface-water-sar--optical--dem--hand",
+    "fetch": "find-and-fetch-scenes-asf-search-download-sardswe-pairing",
+    "models": "inference-engine-and-the-run-model-algorithm",
+}
+
+
+def group_icon(group_id):
+    """The toolbox icon of a workflow group (the plugin's own icon for anything else)."""
+    from qgis.PyQt.QtGui import QIcon
+
+    return QIcon(str(ICONS / f"{_GROUP_ICONS.get(group_id, 'waterline')}.svg"))
+
+
+def help_url(section):
+    """The README section a Help button opens."""
+    return HELP_BASE + HELP_SECTIONS[section]

@@ -19,6 +19,7 @@ from qgis.core import (
 )
 
 from . import algorithms
+from .common import group_icon
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -52,6 +53,9 @@ class WaterlineProvider(QgsProcessingProvider):
 
     def longName(self):  # noqa: N802
         return "Waterline: surface water and glacier calving fronts"
+
+    def icon(self):
+        return group_icon(None)
 
     def loadAlgorithms(self):  # noqa: N802
         for cls in algorithm_classes():

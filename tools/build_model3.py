@@ -44,6 +44,7 @@ def _child(model, alg_id, child_id, description, sources, outputs, x, y):
     model_outputs = {}
     for child_output, label in outputs.items():
         out = QgsProcessingModelOutput(label)
+        out.setDescription(label)  # without it the model dialog shows the output fields unlabelled
         out.setChildId(child_id)
         out.setChildOutputName(child_output)
         out.setPosition(QPointF(x + 200, y + 40))
@@ -53,7 +54,8 @@ def _child(model, alg_id, child_id, description, sources, outputs, x, y):
 
 
 def calfin_preprocessing():
-    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "waterline")
+    # The group id is the algorithms' own, so the toolbox shows one "Calving fronts" group.
+    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "calving_fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "CALFIN preprocessing chain: subsets every scene in a folder to a glacier domain on "

@@ -12,7 +12,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    EngineFeedback, engine_errors, help_string, optional_raster_path, raster_path, enum_numbers_as_options, static_enum, with_help,
+    GROUPS, engine_errors, EngineFeedback, enum_numbers_as_options, group_icon, help_string, help_url,
+    optional_raster_path, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.water import stack as water_stack
@@ -43,10 +44,22 @@ class BuildWaterStack(QgsProcessingAlgorithm):
         return "Build water stack (SAR + optical + DEM + HAND)"
 
     def group(self):
-        return "Surface water"
+        return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
         return "water"
+
+    def tags(self):
+        return "water,flood,sar,sentinel-1,alos,palsar,stack,hand,dem,landsat".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Stack SAR, optical, DEM and HAND bands on the SAR grid for water mapping."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return BuildWaterStack()

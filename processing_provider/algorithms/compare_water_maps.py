@@ -11,8 +11,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..common import (
-    EngineFeedback, add_rows, check_crs, engine_errors, help_string, int_values, make_fields,
-    raster_path, with_help,
+    GROUPS, add_rows, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url,
+    int_values, make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.water import metrics as water_metrics
@@ -36,10 +36,22 @@ class CompareWaterMaps(QgsProcessingAlgorithm):
         return "Compare water maps (IoU, F1, precision, recall)"
 
     def group(self):
-        return "Surface water"
+        return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
         return "water"
+
+    def tags(self):
+        return "water,flood,accuracy,iou,f1,compare,validation,dswe,dswx".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Compare a water map with a reference map (IoU, F1, precision, recall)."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return CompareWaterMaps()

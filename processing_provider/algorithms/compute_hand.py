@@ -9,7 +9,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..common import EngineFeedback, engine_errors, help_string, raster_path, with_help
+from ..common import (
+    GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path, with_help,
+)
 from ..outputs import RunOutputs
 from ...plugin.engine.water import hand
 
@@ -30,10 +32,22 @@ class ComputeHand(QgsProcessingAlgorithm):
         return "Compute HAND (height above nearest drainage)"
 
     def group(self):
-        return "Surface water"
+        return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
         return "water"
+
+    def tags(self):
+        return "water,flood,hand,dem,drainage,hydrology,terrain".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Height above nearest drainage (HAND) from a DEM."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return ComputeHand()

@@ -32,8 +32,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    EngineFeedback, add_feature, check_crs, engine_errors, help_string, make_fields, raster_path,
-    with_help,
+    GROUPS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url,
+    make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.fronts import scene as front_scene
@@ -77,10 +77,22 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         return "Detect calving fronts"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Map glacier calving fronts as dated lines with a CALFIN-style network."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):
         return help_string(

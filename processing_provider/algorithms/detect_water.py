@@ -16,8 +16,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..common import (
-    EngineFeedback, add_feature, check_crs, engine_errors, help_string, make_fields, raster_path,
-    with_help,
+    GROUPS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url,
+    make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.core import inference, raster_io
@@ -45,10 +45,22 @@ class DetectWater(QgsProcessingAlgorithm):
         return "Detect surface water"
 
     def group(self):
-        return "Surface water"
+        return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
         return "water"
+
+    def tags(self):
+        return "water,flood,inundation,sar,sentinel-1,alos,onnx,u-net,deep learning,mask".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Map open surface water and floods from SAR (dB or power) with a U-Net."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return DetectWater()

@@ -24,8 +24,8 @@ from qgis.PyQt.QtCore import QVariant
 from ...plugin.engine.fetch import asf as asf_client
 from ...plugin.engine.core.cancel import Cancelled
 from ..common import (
-    EngineFeedback, add_rows, advanced, help_string, make_fields, require_fields, require_source,
-    with_help,
+    GROUPS, add_rows, advanced, EngineFeedback, group_icon, help_string, help_url, make_fields,
+    require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
 
@@ -90,10 +90,22 @@ class DownloadAsf(QgsProcessingAlgorithm):
         return "Download ASF granules"
 
     def group(self):
-        return "Find and fetch scenes"
+        return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
         return "fetch"
+
+    def tags(self):
+        return "asf,download,sar,sentinel-1,alos,palsar,earthdata".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Download ASF granules (resumable, verified) with an Earthdata login."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -21,8 +21,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    add_feature, check_crs, engine_errors, help_string, make_fields, raster_path, require_fields,
-    require_source, with_help,
+    GROUPS, add_feature, check_crs, engine_errors, group_icon, help_string, help_url, make_fields,
+    raster_path, require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.fronts.metrics import mask_raster_points, points_from_lines, summarize, symmetric_distance
@@ -69,10 +69,22 @@ class EvaluateFronts(QgsProcessingAlgorithm):
         return "Evaluate fronts"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,calving,front,accuracy,evaluate,distance,validation".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Score predicted calving fronts against reference fronts (mean distance)."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):
         return help_string(

@@ -14,7 +14,8 @@ from shapely import wkt
 
 from ...plugin.engine.fronts import fjord
 from ..common import (
-    EngineFeedback, check_crs, engine_errors, help_string, raster_path, source_geometries, with_help,
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
+    source_geometries, with_help,
 )
 from ..outputs import RunOutputs
 
@@ -34,10 +35,22 @@ class FjordMask(QgsProcessingAlgorithm):
         return "Fjord-boundary mask"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,calving,front,fjord,mask,boundary,rock,wall".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Burn fjord walls drawn as lines or polygons into a fjord mask."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

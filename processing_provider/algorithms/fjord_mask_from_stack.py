@@ -11,7 +11,9 @@ from qgis.core import (
 )
 
 from ...plugin.engine.fronts import fjord
-from ..common import EngineFeedback, engine_errors, help_string, raster_paths, with_help
+from ..common import (
+    GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_paths, with_help,
+)
 from ..outputs import RunOutputs
 
 
@@ -29,10 +31,22 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
         return "Fjord-boundary mask from a stack of subsets (starter)"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,calving,front,fjord,mask,static edges,stack".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Derive a starter fjord mask from the static edges of several subsets."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -8,7 +8,10 @@ from qgis.core import (
 )
 
 from ...plugin.engine.fronts import enhance, layering
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ..common import (
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
+    with_help,
+)
 from ..outputs import RunOutputs
 
 
@@ -25,10 +28,22 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
         return "Layer bands into a calving-front model input"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,calving,front,calfin,layer,enhance,contrast,preprocessing".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Turn a grey band into the 3-band CALFIN model input."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

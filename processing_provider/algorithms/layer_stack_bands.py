@@ -14,7 +14,10 @@ from qgis.core import (
 from ...plugin.engine.water import stack as water_stack
 from ...plugin.engine.core import raster_io
 from ...plugin.engine.fronts.subset import RESAMPLING
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, raster_path, with_help
+from ..common import (
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
+    with_help,
+)
 from ..outputs import RunOutputs
 
 
@@ -32,10 +35,22 @@ class LayerStackBands(QgsProcessingAlgorithm):
         return "Layer bands into a multi-band stack"
 
     def group(self):
-        return "Preprocessing"
+        return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "preprocessing"
+        return "water"
+
+    def tags(self):
+        return "stack,bands,layer,merge,channels,water,sar".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Stack single bands from several rasters onto one grid, named by channel."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -12,7 +12,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..common import EngineFeedback, check_crs, engine_errors, help_string, int_values, raster_path, with_help
+from ..common import (
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, int_values,
+    raster_path, with_help,
+)
 from ..outputs import RunOutputs
 from ...plugin.engine.water import chips
 
@@ -40,10 +43,22 @@ class MakeTrainingChips(QgsProcessingAlgorithm):
         return "Make training chips (stack + DSWE labels)"
 
     def group(self):
-        return "Surface water"
+        return GROUPS["models"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return "models"
+
+    def tags(self):
+        return "training,chips,labels,dswe,water,deep learning,dataset".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Cut training chips and labels from a water stack and DSWE labels."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("models")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return MakeTrainingChips()

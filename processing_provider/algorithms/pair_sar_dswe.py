@@ -22,8 +22,8 @@ from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
 
 from ...plugin.engine.fetch import dswe as dswe_pairing
 from ..common import (
-    EngineFeedback, add_rows, engine_errors, help_string, make_fields, require_fields, require_source,
-    with_help,
+    GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
+    require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
 
@@ -71,10 +71,22 @@ class PairSarDswe(QgsProcessingAlgorithm):
         return "Pair SAR scenes with DSWE tiles"
 
     def group(self):
-        return "Find and fetch scenes"
+        return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
         return "fetch"
+
+    def tags(self):
+        return "dswe,landsat,water,sar,pair,labels,training".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Pair SAR scenes with DSWE water tiles acquired within a few days."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

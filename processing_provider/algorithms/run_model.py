@@ -13,8 +13,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    EngineFeedback, check_crs, engine_errors, enum_numbers_as_options, help_string, raster_path, static_enum,
-    with_help,
+    GROUPS, check_crs, engine_errors, EngineFeedback, enum_numbers_as_options, group_icon, help_string,
+    help_url, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.core import inference
@@ -55,10 +55,22 @@ class RunModel(QgsProcessingAlgorithm):
         return "Run model"
 
     def group(self):
-        return "Inference"
+        return GROUPS["models"]
 
     def groupId(self):  # noqa: N802
-        return "inference"
+        return "models"
+
+    def tags(self):
+        return "onnx,model,inference,deep learning,segmentation,gpu,cuda,water,glacier".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Run any Waterline ONNX model over a raster, tiled and windowed."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("models")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def createInstance(self):  # noqa: N802
         return RunModel()

@@ -20,7 +20,10 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import asf as asf_client
-from ..common import advanced, engine_errors, help_string, make_fields, source_geometries, with_help
+from ..common import (
+    GROUPS, advanced, engine_errors, group_icon, help_string, help_url, make_fields, source_geometries,
+    with_help,
+)
 from ..outputs import RunOutputs
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -53,10 +56,22 @@ class SearchAsf(QgsProcessingAlgorithm):
         return "Search ASF (ALOS PALSAR, Sentinel-1)"
 
     def group(self):
-        return "Find and fetch scenes"
+        return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
         return "fetch"
+
+    def tags(self):
+        return "asf,search,sar,sentinel-1,alos,palsar,download,earthdata,footprint".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Search ASF for ALOS PALSAR and Sentinel-1 scenes over an area."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

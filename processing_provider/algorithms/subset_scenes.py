@@ -27,8 +27,8 @@ from shapely import wkt
 from ...plugin.engine.fronts import subset
 from ...plugin.engine.fronts.scene_names import parse_scene_name
 from ..common import (
-    EngineFeedback, add_rows, engine_errors, help_string, make_fields, optional_raster_path,
-    raster_paths, rasterio_crs, require_source, with_help,
+    GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
+    optional_raster_path, raster_paths, rasterio_crs, require_source, with_help,
 )
 from ..outputs import RunOutputs
 
@@ -79,10 +79,22 @@ class SubsetScenes(QgsProcessingAlgorithm):
         return "Subset scenes to a domain"
 
     def group(self):
-        return "Calving fronts"
+        return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
         return "calving_fronts"
+
+    def tags(self):
+        return "glacier,calving,front,subset,clip,domain,landsat,sar,preprocessing".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Cut scenes of a glacier to its domain polygon on one shared grid."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
