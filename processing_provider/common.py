@@ -286,6 +286,7 @@ HELP_BASE = "https://github.com/waterline-gis/waterline#"
 HELP_SECTIONS = {
     "fronts-prep": "calving-front-preprocessing-subset-layer-fjord-mask",
     "fronts": "calving-fronts-detect-and-evaluate",
+    "change": "glacier-change-over-time-consolidate-fronts-terminus-change",
     "water": "surface-water-sar--optical--dem--hand",
     "fetch": "find-and-fetch-scenes-asf-search-download-sardswe-pairing",
     "models": "inference-engine-and-the-run-model-algorithm",

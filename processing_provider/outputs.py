@@ -128,6 +128,8 @@ class RunOutputs:
 
     def sink(self, name, fields, geometry_type=QgsWkbTypes.NoGeometry, crs=None, required=True):
         """``create_sink`` after the checks; (None, None) for an optional output that is not requested."""
+        if not required and self.parameters.get(name) in (None, ""):
+            return None, None  # an optional output that was not asked for
         target = _destination_file(self.parameters.get(name))
         existed = bool(target) and os.path.exists(target)
         if target:  # OGR does not create missing folders; those made here go again on failure

@@ -20,6 +20,9 @@ from qgis.core import (
     QgsProcessingModelParameter,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QPointF
 
@@ -95,6 +98,62 @@ def calfin_preprocessing():
     return model
 
 
+def glacier_change():
+    model = QgsProcessingModelAlgorithm("glacier_change", "Calving fronts", "calving_fronts")
+    model.setHelpContent({
+        "ALG_DESC": (
+            "Glacier change over time: detects the calving front in every scene, consolidates the "
+            "fronts into one series (one front per date and sensor, good and partial fronts only) and "
+            "measures the terminus position and its change along a centreline (and, optionally, with "
+            "the rectilinear box method), with outliers flagged, a point per date and a plot (PNG and SVG)."
+        ),
+        "scenes": "Subsets of one glacier (one grid, ~50 m pixels, projected CRS in metres), 3-band "
+                  "CALFIN layering or 1 grey band; the scene file names give the dates (Landsat/Sentinel ids).",
+        "fjord_mask": "Optional fjord mask (Fjord-boundary mask): removes detections on the fjord walls.",
+        "centreline": "Glacier centreline drawn from the fjord up the glacier (first vertex at the sea).",
+        "box": "Optional rectangle across the fjord for the box method (its up-glacier end is taken from "
+               "the centreline).",
+        "max_rate": "Outlier threshold: fronts implying faster advance or retreat (m/day) are flagged.",
+        "ALG_CREATOR": "Waterline",
+    })
+    _input(model, QgsProcessingParameterMultipleLayers(
+        "scenes", "Scenes of one glacier", QgsProcessing.TypeRaster), 100, 80)
+    _input(model, QgsProcessingParameterRasterLayer(
+        "fjord_mask", "Fjord mask", optional=True), 100, 160)
+    _input(model, QgsProcessingParameterFeatureSource(
+        "centreline", "Glacier centreline", [QgsProcessing.TypeVectorLine]), 100, 240)
+    _input(model, QgsProcessingParameterFeatureSource(
+        "box", "Reference box", [QgsProcessing.TypeVectorPolygon], optional=True), 100, 320)
+    _input(model, QgsProcessingParameterNumber(
+        "max_rate", "Outlier threshold (m/day)", QgsProcessingParameterNumber.Double, 50.0, minValue=0.0),
+        100, 400)
+    _child(model, "waterline:detect_calving_fronts", "detect", "Detect calving fronts",
+           {"INPUT": Source.fromModelParameter("scenes"), "FJORD_MASK": Source.fromModelParameter("fjord_mask"),
+            "EDGE_THRESHOLD": Source.fromStaticValue(0.5), "MIN_CONFIDENCE": Source.fromStaticValue(0.5),
+            "MIN_LENGTH": Source.fromStaticValue(1000.0), "MAX_FRONTS": Source.fromStaticValue(1),
+            "INCLUDE_REJECTED": Source.fromStaticValue(False)},
+           {"OUTPUT": "Detected fronts"}, 350, 120)
+    _child(model, "waterline:consolidate_fronts", "consolidate", "Consolidate the fronts into one series",
+           {"INPUT": Source.fromChildOutput("detect", "OUTPUT"),
+            "QUALITY": Source.fromStaticValue(["good", "partial"]),
+            "PER": Source.fromStaticValue("one front per date and sensor")},
+           {"OUTPUT": "Fronts series"}, 650, 120)
+    _child(model, "waterline:terminus_change", "terminus", "Terminus change",
+           {"FRONTS": Source.fromChildOutput("consolidate", "OUTPUT"),
+            "CENTRELINE": Source.fromModelParameter("centreline"), "BOX": Source.fromModelParameter("box"),
+            "FLIP_CENTRELINE": Source.fromStaticValue(False),
+            "BOX_UPGLACIER": Source.fromStaticValue("from the centreline"),
+            "SERIES": Source.fromStaticValue("auto"), "MAX_RATE": Source.fromModelParameter("max_rate"),
+            "UNCERTAINTY": Source.fromStaticValue(100.0)},
+           {"OUTPUT": "Terminus change table", "OUTPUT_POINTS": "Terminus points",
+            "OUTPUT_PNG": "Terminus plot (PNG)", "OUTPUT_SVG": "Terminus plot (SVG)"}, 950, 200)
+    model.updateDestinationParameters()
+    return model
+
+
+MODEL_BUILDERS = (calfin_preprocessing, glacier_change)
+
+
 def main():
     app = QgsApplication([], False)
     app.initQgis()
@@ -105,13 +164,14 @@ def main():
 
     Processing.initialize()
     register()
-    model = calfin_preprocessing()
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS
-    path = folder / "calfin_preprocessing.model3"
     folder.mkdir(parents=True, exist_ok=True)
-    if not model.toFile(str(path)):
-        raise SystemExit(f"could not write {path}")
-    print(f"wrote {path}")
+    for build in MODEL_BUILDERS:
+        model = build()
+        path = folder / f"{model.name()}.model3"
+        if not model.toFile(str(path)):
+            raise SystemExit(f"could not write {path}")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

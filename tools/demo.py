@@ -31,7 +31,7 @@ def run(alg, **params):
 def glacier_scenes(folder):
     """Real Landsat subsets of one glacier as GeoTIFFs, or synthetic ones."""
     folder.mkdir(parents=True)
-    pngs = sorted((SHARED / "fronts-landsat" / "images").glob(GLACIER + "_*"))[:4]
+    pngs = sorted((SHARED / "fronts-landsat" / "images").glob(GLACIER + "_*"))[:8]
     if pngs:
         print(f"Real data: {len(pngs)} Landsat subsets of Jakobshavn Isbrae from ../shared/data "
               "(Mohajerani et al. 2019, CC BY 4.0), given a nominal EPSG:3413 grid")
@@ -105,6 +105,28 @@ def calving_front_detection(prep):
     return outputs
 
 
+def glacier_change(detected):
+    """The glacier's GeoPackage of fronts -> one series -> terminus change along a centreline, with a plot."""
+    print("\n== Glacier change: consolidate the fronts -> terminus change along the centreline ==")
+    import rasterio
+
+    work = OUT / "fronts"
+    with rasterio.open(sorted((work / "subsets").glob("*.tif"))[0]) as ds:
+        b = ds.bounds
+    # In these subsets the sea is at the top and the glacier at the bottom: the centreline
+    # starts at the sea (its first vertex) and runs up the glacier along the fjord's axis.
+    x = (b.left + b.right) / 2
+    centreline = write_vector(work / "centreline.gpkg", [LineString([(x, b.top - 500), (x, b.bottom + 500)])], POLAR)
+    series = run("consolidate_fronts", INPUT=detected["glacier fronts GeoPackage"], OUTPUT=work / "front_series.gpkg")
+    res = run("terminus_change", FRONTS=series["OUTPUT"], CENTRELINE=centreline, TITLE="Jakobshavn Isbrae (demo)",
+              OUTPUT=work / "terminus_change.csv", OUTPUT_POINTS=work / "terminus_points.gpkg",
+              OUTPUT_PNG=work / "terminus_change.png", OUTPUT_SVG=work / "terminus_change.svg")
+    print(f"  {int(res['DATES'])} dates, {int(res['OUTLIERS'])} outlier(s), change first to last "
+          f"{res['TOTAL_CHANGE_M']:.0f} m")
+    return {"front series": series["OUTPUT"], "terminus change table": res["OUTPUT"],
+            "terminus points": res["OUTPUT_POINTS"], "terminus plot": res["OUTPUT_PNG"]}
+
+
 def _label_on_grid(png, subset, out):
     """A 1 px front label (PNG, full subset) put on the grid of the subset GeoTIFF it was cut to."""
     import rasterio
@@ -154,7 +176,9 @@ def main():
     outputs = {}
     prep = calving_front_preprocessing()
     outputs.update(prep)
-    outputs.update(calving_front_detection(prep))
+    detected = calving_front_detection(prep)
+    outputs.update(detected)
+    outputs.update(glacier_change(detected))
     outputs.update(surface_water())
     print("\nDemo outputs:")
     for label, path in outputs.items():

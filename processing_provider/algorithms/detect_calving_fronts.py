@@ -36,6 +36,7 @@ from ..common import (
     make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import animate_by_date
 from ...plugin.engine.fronts import scene as front_scene
 from ...plugin.engine.core.model import load_model, resolve_model
 
@@ -219,6 +220,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             out_crs = scenes[0][1]
             sink, _ = out.sink(self.OUTPUT, front_fields(), QgsWkbTypes.LineString, out_crs)
             ice_sink, _ = out.sink(self.OUTPUT_ICE, ice_fields(), QgsWkbTypes.Polygon, out_crs, required=False)
+            animate_by_date(context, out.final(self.OUTPUT))  # the time controller plays the fronts
             folders = (out.folder(self.PROB_FOLDER), out.folder(self.QA_FOLDER))
             written = self._detect_all(scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs,
                                        context, feedback)
