@@ -45,7 +45,7 @@ def test_without_onnxruntime_detect_water_names_the_missing_package(qgis_process
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(QGIS_CUSTOM_CONFIG_PATH=str(qgis_cli.PROFILE), QT_QPA_PLATFORM="offscreen")
     proc = subprocess.run([qgis_cli.QGIS_PROCESS, *qgis_cli.run_args(
-        "detect_water", {"INPUT": stack, "OUTPUT_MASK": str(tmp_path / "mask.tif")})],
+        "detect_water", {"INPUT": stack, "METHOD": "model", "OUTPUT_MASK": str(tmp_path / "mask.tif")})],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode != 0
     assert "onnxruntime is not installed" in proc.stdout + proc.stderr

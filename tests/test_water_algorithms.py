@@ -129,7 +129,7 @@ def test_detect_water_with_shipped_model(run_alg, scene, water_s1, tmp_path):
     from qgis.core import QgsVectorLayer
 
     res = run_alg("detect_water", {
-        "INPUT": str(scene["sar"]), "OUTPUT_PROB": str(tmp_path / "p.tif"),
+        "INPUT": str(scene["sar"]), "METHOD": "model", "OUTPUT_PROB": str(tmp_path / "p.tif"),
         "OUTPUT_MASK": str(tmp_path / "m.tif"), "MIN_AREA": 5000,
         "OUTPUT_POLYGONS": str(tmp_path / "water.gpkg")})
     assert res["MODEL_USED"].endswith("water_s1.onnx")
@@ -155,7 +155,8 @@ def test_detect_water_refuses_stack_missing_a_channel(run_alg, scene, water_s1, 
     msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "MODEL_FILE": str(water_s1),
                                             "OUTPUT_MASK": str(tmp_path / "m.tif")})
     assert "lacks channel(s) VH" in msg
-    msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "OUTPUT_MASK": str(tmp_path / "m.tif")})
+    msg = failure(run_alg, "detect_water", {"INPUT": str(vv_only), "METHOD": "model",
+                                            "OUTPUT_MASK": str(tmp_path / "m.tif")})
     assert "lacks VH" in msg
     assert not (tmp_path / "m.tif").exists()
 

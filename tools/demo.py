@@ -158,14 +158,27 @@ def surface_water():
     run("compute_hand", INPUT=dem, ACC_THRESHOLD=100, OUTPUT=work / "hand.tif")
     run("build_water_stack", SAR=scene["sar"], POLARISATIONS="VV,VH", SAR_OUTPUT="db", DEM=dem,
         HAND=work / "hand.tif", OUTPUT=work / "stack.tif")
-    run("detect_water", INPUT=work / "stack.tif", OUTPUT_PROB=work / "water_probability.tif",
-        OUTPUT_MASK=work / "water_mask.tif", OUTPUT_POLYGONS=work / "water_polygons.gpkg", MIN_AREA=2000)
+    # The ETCI tiles are 8-bit renderings made to look like power: the model is the method for them.
+    res = run("detect_water", INPUT=work / "stack.tif", METHOD="model", OUTPUT_PROB=work / "water_probability.tif",
+              OUTPUT_MASK=work / "water_mask.tif", OUTPUT_POLYGONS=work / "water_polygons.gpkg", MIN_AREA=2000)
+    print(f"  method: {res['MODEL_USED']}")
     metrics = run("compare_water_maps", INPUT=work / "water_mask.tif", REFERENCE=truth,
                   OUTPUT=work / "metrics.csv")
     print(f"  IoU against the ETCI labels of these held-out tiles: {metrics['IOU']:.3f}")
+    outputs = {}
+    db_scene = SHARED / "water-s1-db" / "pxs10_vv_vh_db.tif"
+    if db_scene.exists():  # a real calibrated dB GeoTIFF: METHOD=auto takes the threshold method
+        res = run("detect_water", INPUT=db_scene, OUTPUT_MASK=work / "pxs10_water_mask.tif",
+                  OUTPUT_PROB=work / "pxs10_water_likelihood.tif")
+        print(f"  method: {res['MODEL_USED']}")
+        metrics = run("compare_water_maps", INPUT=work / "pxs10_water_mask.tif",
+                      REFERENCE=SHARED / "water-s1-db" / "pxs10_label.tif", REFERENCE_WATER="1", REFERENCE_LAND="0",
+                      OUTPUT=work / "pxs10_metrics.csv")
+        print(f"  IoU against the hand labels of the Sentinel-1 dB scene pxs10: {metrics['IOU']:.3f}")
+        outputs = {"water mask (dB scene, threshold method)": work / "pxs10_water_mask.tif"}
     return {"HAND": work / "hand.tif", "water stack": work / "stack.tif",
             "water probability": work / "water_probability.tif", "water mask": work / "water_mask.tif",
-            "water polygons": work / "water_polygons.gpkg", "water comparison": work / "metrics.csv"}
+            "water polygons": work / "water_polygons.gpkg", "water comparison": work / "metrics.csv", **outputs}
 
 
 def main():
