@@ -289,7 +289,7 @@ HELP_SECTIONS = {
     "change": "glacier-change-over-time-consolidate-fronts-terminus-change",
     "water": "surface-water-sar--optical--dem--hand",
     "fetch": "find-and-fetch-scenes-asf-search-download-sardswe-pairing",
-    "models": "inference-engine-and-the-run-model-algorithm",
+    "models": "run-any-model-run-model",
 }
 
 
