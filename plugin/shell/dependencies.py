@@ -20,6 +20,7 @@ PACKAGES = {
     "onnxruntime": ("running the models", None, "onnxruntime>=1.16"),
     "pysheds": ("HAND (height above nearest drainage)", None, "pysheds==0.5"),
     "asf_search": ("ASF search and download", None, "asf_search==11.0.1"),
+    "pystac_client": ("Landsat and DSWE search (USGS STAC API)", None, "pystac-client==0.9.1"),
 }
 
 
