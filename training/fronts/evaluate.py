@@ -35,7 +35,7 @@ def evaluate_model(model_path, samples, log=print, threads=2):
     per_scene = []
     for s in samples:
         prob = predict_probabilities(model, s.image)
-        result = extract_fronts(prob[0], prob[1])
+        result = extract_fronts(prob[0], prob[1], max_fronts=5)  # as detect_calving_fronts by default
         lines = [f.xy for f in result.accepted]
         ref = points_from_mask(s.edge_1px)
         d = symmetric_distance(points_from_lines(lines), ref)

@@ -1,10 +1,14 @@
 """One scene through the calving-front pipeline (Qt-free).
 
 grey or layered scene -> (CALFIN layering, windowed) -> tiled model inference
-(``inference.predict_raster``) -> front extraction (``fronts.extract_fronts``)
--> lines in map coordinates, ice/ocean polygons and a QA image.
+(``inference.predict_raster``; ``predict_scene``) -> front extraction
+(``extraction.extract_fronts``; ``extract_scene``) -> lines in map coordinates,
+ice/ocean polygons and a QA image. ``detect_scene`` does both steps for one
+scene. For several scenes of one domain on one grid, predict them all first:
+``static_edges_of`` finds the static edges (rock walls, coast) from the stack
+and ``extract_scene`` takes them into account.
 
-The algorithm ``detect_calving_fronts`` is QGIS glue around ``detect_scene``.
+The algorithm ``detect_calving_fronts`` is QGIS glue around these functions.
 Extraction needs the whole scene's two probability bands in memory (the
 skeleton graph is global); front scenes are subsets of a few thousand pixels,
 so this is small (a 5000 x 5000 subset needs 200 MB).
@@ -98,14 +102,28 @@ def write_png(path, rgb):
     return path
 
 
-def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_path=None,
-                 edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, max_fronts=1,
-                 include_rejected=False,
-                 progress=None, is_canceled=None, log=None):
-    """Run the whole pipeline on one scene file; returns a ``SceneResult``.
+@dataclass
+class ScenePrediction:
+    """One scene after inference (``predict_scene``), before front extraction (``extract_scene``)."""
+
+    src_path: str
+    layered: str  # the 3-band layering (the input itself when it was layered already)
+    prob_path: str  # band ``i_front`` front, band ``i_ice`` ice probability, nodata -1
+    i_front: int
+    i_ice: object  # int or None
+    crs: object
+    transform: object
+    pixel_size: float
+    fjord: object = None  # uint8 (H, W) on the scene grid, or None
+
+
+def predict_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, progress=None, is_canceled=None,
+                  log=None):
+    """Layer (when grey) and run the model over one scene; returns a ``ScenePrediction``.
 
     ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
-    image. ``work_dir`` receives temporary files (caller removes it).
+    image. ``work_dir`` receives temporary files (caller removes it). A fjord
+    mask is read (and checked) here, before the model runs.
     """
     from ..core.inference import predict_raster
 
@@ -134,12 +152,48 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
         layered = os.path.join(work_dir, stem + "_layered.tif")
         layer_calfin_raster(src_path, layered, progress=step(0.0, 0.2), is_canceled=is_canceled)
     probs = prob_path or os.path.join(work_dir, stem + "_prob.tif")
-    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.7), is_canceled=is_canceled, log=log,
+    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.8), is_canceled=is_canceled, log=log,
                    warn=(lambda message: log(f"{name}: {message}")) if log else None)
-    with rasterio.open(probs) as p:
-        prob = p.read().astype(np.float32)
-        nodata = p.nodata
-    with rasterio.open(layered) as lay:
+    if progress:
+        progress(1.0)
+    return ScenePrediction(src_path, layered, probs, i_front, i_ice, crs, transform, pixel_size, fjord)
+
+
+def static_edges_of(predictions, min_scenes=None):
+    """Static-edge masks for scenes that share one grid: ``{index: bool (H, W) mask}`` for every
+    prediction in a group of at least ``min_scenes`` (``static_edges.MIN_SCENES``) scenes on one grid
+    (same CRS, transform and size); scenes in smaller groups get none."""
+    from . import static_edges
+
+    min_scenes = static_edges.MIN_SCENES if min_scenes is None else min_scenes
+    groups = {}
+    for k, p in enumerate(predictions):
+        with rasterio.open(p.prob_path) as src:
+            groups.setdefault(static_edges.grid_key(src), []).append(k)
+    out = {}
+    for members in groups.values():
+        if len(members) < min_scenes:
+            continue
+        mask = static_edges.static_edge_mask_from_rasters(
+            [predictions[k].prob_path for k in members], band=predictions[members[0]].i_front + 1,
+            min_scenes=min_scenes)
+        for k in members:
+            out[k] = mask
+    return out
+
+
+def extract_scene(prediction, qa_path=None, static=None, edge_threshold=0.5, min_confidence=0.5,
+                  min_length_m=1000.0, max_fronts=1, include_rejected=False, is_canceled=None):
+    """Front lines, ice/ocean polygons and the QA image of one predicted scene; returns a ``SceneResult``.
+
+    ``static``: optional bool mask of static edges on the scene grid (``static_edges_of``).
+    """
+    p = prediction
+    name = os.path.basename(p.src_path)
+    with rasterio.open(p.prob_path) as src:
+        prob = src.read().astype(np.float32)
+        nodata = src.nodata
+    with rasterio.open(p.layered) as lay:
         raw = lay.read(1)
         valid = raster_io.valid_mask(lay)
     valid &= np.isfinite(prob).all(axis=0)
@@ -148,23 +202,43 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     check_cancel(is_canceled)
     if not valid.any():
         raise ValueError(f"{name} holds no valid pixels (all nodata)")
-    edge = np.where(valid, prob[i_front], 0.0)
-    ice = np.where(valid, prob[i_ice], np.nan) if i_ice is not None else None
-    min_length_px = min_length_m / pixel_size if pixel_size > 0 else 0.0
-    extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), fjord, valid,
+    edge = np.where(valid, prob[p.i_front], 0.0)
+    ice = np.where(valid, prob[p.i_ice], np.nan) if p.i_ice is not None else None
+    min_length_px = min_length_m / p.pixel_size if p.pixel_size > 0 else 0.0
+    extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), p.fjord, valid,
                                 edge_threshold=edge_threshold, min_confidence=min_confidence,
-                                min_length_px=min_length_px, max_fronts=max_fronts)
+                                min_length_px=min_length_px, max_fronts=max_fronts, static=static)
     fronts = extraction.fronts if include_rejected else extraction.accepted
     classes = ice_classes(ice, valid) if ice is not None else None
-    result = SceneResult(parse_scene_name(src_path), crs, transform, pixel_size, fronts,
-                         [pixel_to_map(transform, f.xy) for f in fronts])
+    result = SceneResult(parse_scene_name(p.src_path), p.crs, p.transform, p.pixel_size, fronts,
+                         [pixel_to_map(p.transform, f.xy) for f in fronts])
     if classes is not None:
         result.ice_polygons = [(int(v), geom) for geom, v in
-                               features.shapes(classes, mask=classes != 255, transform=transform)]
+                               features.shapes(classes, mask=classes != 255, transform=p.transform)]
     if qa_path:
         accepted = extraction.accepted
         rejected = [f for f in extraction.fronts if not any(f is a for a in accepted)]
         write_png(qa_path, qa_image(raw, accepted, classes, rejected))
+    return result
+
+
+def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_path=None,
+                 edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, max_fronts=1,
+                 include_rejected=False, static=None,
+                 progress=None, is_canceled=None, log=None):
+    """Run the whole pipeline on one scene file; returns a ``SceneResult``.
+
+    ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
+    image. ``work_dir`` receives temporary files (caller removes it).
+    ``static``: optional static-edge mask on the scene grid. For a stack, run
+    ``predict_scene`` on every scene, ``static_edges_of`` once, then
+    ``extract_scene`` per scene.
+    """
+    prediction = predict_scene(model, src_path, work_dir, fjord_path, prob_path,
+                               progress=(lambda f: progress(0.9 * f)) if progress else None,
+                               is_canceled=is_canceled, log=log)
+    result = extract_scene(prediction, qa_path, static, edge_threshold, min_confidence, min_length_m, max_fronts,
+                           include_rejected, is_canceled)
     if progress:
         progress(1.0)
     return result
