@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-rasterio python3-fiona \
 	python3-shapely python3-scipy python3-skimage python3-venv python3-pip \
-	python3-pyproj python3-numba python3-pandas python3-matplotlib make zip
+	python3-pyproj python3-numba python3-pandas python3-matplotlib python3-pil make zip xvfb
 # qgis_process in a throw-away profile, never the user's own
 export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := $(CURDIR)/build/xdg
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: setup apt venv test test-quick demo bench evaluate package train-fronts train-water clean
+.PHONY: setup apt venv test test-quick demo bench evaluate screenshots package train-fronts train-water clean
 
 setup: apt venv
 
@@ -52,6 +52,11 @@ bench: setup
 evaluate: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) tools/evaluate_held_out.py
+
+# The README's screenshots (docs/images/) from the real QGIS desktop under Xvfb (needs ../shared/data).
+screenshots: setup
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) tools/screenshots.py
 
 package:
 	rm -rf build/package dist && mkdir -p build/package/waterline dist

@@ -273,14 +273,16 @@ def enum_numbers_as_options(algorithm, parameters):
 # ---------------------------------------------------------------- toolbox presentation
 
 ICONS = Path(__file__).resolve().parents[1] / "plugin" / "icons"
-# One toolbox group per workflow; the .model3 chains use the same ids.
+# One toolbox group per workflow. QGIS gives a .model3 chain its group name as group id, so
+# the algorithms use the names as ids too and the toolbox shows each group once.
 GROUPS = {
     "calving_fronts": "Calving fronts",
     "water": "Surface water",
     "fetch": "Find and fetch scenes",
     "models": "Models and training",
 }
-_GROUP_ICONS = {"calving_fronts": "fronts", "water": "water", "fetch": "fetch", "models": "models"}
+_GROUP_ICONS = {GROUPS["calving_fronts"]: "fronts", GROUPS["water"]: "water", GROUPS["fetch"]: "fetch",
+                GROUPS["models"]: "models"}
 HELP_BASE = "https://github.com/waterline-gis/waterline#"
 # README sections (GitHub anchors) that each kind of algorithm's Help button opens.
 HELP_SECTIONS = {

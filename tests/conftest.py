@@ -130,3 +130,23 @@ def qgis_process(qgis_process_enabled):
         return proc
 
     return run
+
+
+
+# After the last test, QGIS and PyQt objects that Python still holds (e.g. from a failed run of
+# download_landsat through processing.run) are destroyed during interpreter shutdown, after
+# pytest-qgis has exited QGIS, and that crashes the process (a segmentation fault once every
+# test has passed and been reported). So the session ends with its own exit status as soon as
+# pytest and its plugins have finished, skipping that shutdown.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    session.config.waterline_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    status = getattr(config, "waterline_exitstatus", None)
+    if status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -13,7 +13,7 @@ def test_fetch_algorithm_is_registered_with_help(waterline_provider, name):
 
     alg = waterline_provider.algorithm(name)
     assert alg is not None, f"{name} is not loaded (see the QGIS message log)"
-    assert alg.group() == "Find and fetch scenes" and alg.groupId() == "fetch"
+    assert alg.group() == "Find and fetch scenes" and alg.groupId() == "Find and fetch scenes"
     text = alg.shortHelpString()
     for param in alg.parameterDefinitions():
         assert param.help().strip(), f"{name}: {param.name()} has no help"

@@ -470,7 +470,8 @@ def test_loaded_fronts_and_points_animate_by_date(waterline_provider, tmp_path):
         assert extent.end().date().toString("yyyy-MM-dd") == "2010-07-20"
     finally:
         project.removeMapLayers(list(set(project.mapLayers()) - before))
-    assert all(isinstance(p, postprocess.TemporalFromDate) for p in postprocess._LIVE)
+    # post-processors stay referenced from Python until QGIS has run them (the PyQGIS pitfall)
+    assert postprocess._LIVE and all(isinstance(p, postprocess.StyleOutput) for p in postprocess._LIVE)
 
 
 # ================================================================ the model

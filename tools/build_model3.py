@@ -57,8 +57,8 @@ def _child(model, alg_id, child_id, description, sources, outputs, x, y):
 
 
 def calfin_preprocessing():
-    # The group id is the algorithms' own, so the toolbox shows one "Calving fronts" group.
-    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "calving_fronts")
+    # QGIS takes a model's group id from its group name, as the algorithms do (common.GROUPS).
+    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "Calving fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "CALFIN preprocessing chain: subsets every scene in a folder to a glacier domain on "
@@ -99,7 +99,7 @@ def calfin_preprocessing():
 
 
 def glacier_change():
-    model = QgsProcessingModelAlgorithm("glacier_change", "Calving fronts", "calving_fronts")
+    model = QgsProcessingModelAlgorithm("glacier_change", "Calving fronts", "Calving fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "Glacier change over time: detects the calving front in every scene, consolidates the "
@@ -131,7 +131,7 @@ def glacier_change():
            {"INPUT": Source.fromModelParameter("scenes"), "FJORD_MASK": Source.fromModelParameter("fjord_mask"),
             "EDGE_THRESHOLD": Source.fromStaticValue(0.5), "MIN_CONFIDENCE": Source.fromStaticValue(0.5),
             "MIN_LENGTH": Source.fromStaticValue(1000.0), "MAX_FRONTS": Source.fromStaticValue(1),
-            "INCLUDE_REJECTED": Source.fromStaticValue(False)},
+            "INCLUDE_REJECTED": Source.fromStaticValue(False), "STATIC_EDGES": Source.fromStaticValue(True)},
            {"OUTPUT": "Detected fronts"}, 350, 120)
     _child(model, "waterline:consolidate_fronts", "consolidate", "Consolidate the fronts into one series",
            {"INPUT": Source.fromChildOutput("detect", "OUTPUT"),

@@ -16,6 +16,7 @@ from ..common import (
     optional_raster_path, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 from ...plugin.engine.water import stack as water_stack
 
 SAR_OUTPUTS = ["db", "linear", "as_is"]
@@ -47,7 +48,7 @@ class BuildWaterStack(QgsProcessingAlgorithm):
         return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return GROUPS["water"]
 
     def tags(self):
         return "water,flood,sar,sentinel-1,alos,palsar,stack,hand,dem,landsat".split(",")
@@ -141,5 +142,6 @@ class BuildWaterStack(QgsProcessingAlgorithm):
                 optical_bands=optical_bands, **optional,
                 resampling=self.parameterAsEnumString(parameters, self.RESAMPLING, context),
                 progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo)
+        style_outputs(context, feedback, {run.final(self.OUTPUT): "stack"})
         return {self.OUTPUT: run.final(self.OUTPUT), self.CHANNELS: ",".join(info["channels"]),
                 self.SAR_UNITS: info["sar_units"]}

@@ -39,7 +39,7 @@ class CompareWaterMaps(QgsProcessingAlgorithm):
         return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return GROUPS["water"]
 
     def tags(self):
         return "water,flood,accuracy,iou,f1,compare,validation,dswe,dswx".split(",")

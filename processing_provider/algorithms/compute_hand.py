@@ -13,6 +13,7 @@ from ..common import (
     GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 from ...plugin.engine.water import hand
 
 
@@ -35,7 +36,7 @@ class ComputeHand(QgsProcessingAlgorithm):
         return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return GROUPS["water"]
 
     def tags(self):
         return "water,flood,hand,dem,drainage,hydrology,terrain".split(",")
@@ -104,5 +105,6 @@ class ComputeHand(QgsProcessingAlgorithm):
             f"Cell size {info['cell_size_m'][0]:.2f} x {info['cell_size_m'][1]:.2f} m; "
             f"{info['drainage_cells']} drainage cells; {info['filled_gaps']} cells filled by "
             "nearest drainage")
+        style_outputs(context, feedback, {run.final(self.OUTPUT): "hand"})
         return {self.OUTPUT: run.final(self.OUTPUT), self.DRAINAGE_CELLS: info["drainage_cells"],
                 self.USED_THRESHOLD: info["acc_threshold"]}

@@ -24,7 +24,7 @@ from ..common import (
     with_help,
 )
 from ..outputs import RunOutputs
-from ..postprocess import animate_by_date
+from ..postprocess import style_outputs
 from .detect_calving_fronts import front_fields
 from ...plugin.engine.fronts import change
 
@@ -139,7 +139,7 @@ class ConsolidateFronts(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,terminus,time series,consolidate,merge,duplicates".split(",")
@@ -264,7 +264,8 @@ class ConsolidateFronts(QgsProcessingAlgorithm):
                 if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
                     raise QgsProcessingException(f"Writing the consolidated fronts failed: {sink.lastError()}")
                 feedback.setProgress(100.0 * (n + 1) / len(result.fronts))
-        animate_by_date(context, dest)
+        del sink  # closes the GeoPackage: its default style is saved in it next
+        style_outputs(context, feedback, {dest: "fronts"})
         first, last = result.fronts[0].date, result.fronts[-1].date
         feedback.pushInfo(f"Series: {len(result.fronts)} front(s) from {first} to {last}")
         return {self.OUTPUT: dest, self.FRONTS: len(result.fronts), self.DROPPED: result.dropped}

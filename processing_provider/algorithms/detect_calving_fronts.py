@@ -36,7 +36,7 @@ from ..common import (
     make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
-from ..postprocess import animate_by_date
+from ..postprocess import style_outputs
 from ...plugin.engine.fronts import scene as front_scene
 from ...plugin.engine.core.model import load_model, resolve_model
 
@@ -62,6 +62,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
     MAX_FRONTS = "MAX_FRONTS"
     MIN_LENGTH = "MIN_LENGTH"
     INCLUDE_REJECTED = "INCLUDE_REJECTED"
+    STATIC_EDGES = "STATIC_EDGES"
     OUTPUT = "OUTPUT"
     OUTPUT_ICE = "OUTPUT_ICE"
     PROB_FOLDER = "PROB_FOLDER"
@@ -81,7 +82,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange".split(",")
@@ -129,16 +130,23 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MIN_CONFIDENCE, "Minimum mean confidence of a front", QgsProcessingParameterNumber.Double,
             0.5, minValue=0.0, maxValue=1.0),
-            "Fronts whose mean front probability is lower are rejected (quality low_confidence)."))
+            "Fronts whose confidence (mean front evidence along the line) is lower are rejected "
+            "(quality low_confidence)."))
         self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MIN_LENGTH, "Minimum front length (m)", QgsProcessingParameterNumber.Double,
             1000.0, minValue=0.0),
             "Shorter fronts are rejected (quality short)."))
         self.addParameter(with_help(QgsProcessingParameterNumber(
-            self.MAX_FRONTS, "Fronts per scene", QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=50),
-            "How many lines to keep per scene, best first (good before rejected, longer first). 1, the "
-            "default, keeps the calving front of a glacier subset as CALFIN does; raise it for a scene "
-            "with several glaciers."))
+            self.MAX_FRONTS, "Fronts per scene (at most)", QgsProcessingParameterNumber.Integer, 5, minValue=1,
+            maxValue=50),
+            "At most this many lines per scene, best supported first (default 5). A further line is kept "
+            "only when it has at least half the best line's supported length (a second glacier's front); "
+            "weaker ones are flagged 'weaker' and left out. 1 keeps only the best line."))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.STATIC_EDGES, "Find static edges (rock walls, coast) from the scenes", True),
+            "When at least three scenes share one grid (subsets of one domain), edges the model finds in "
+            "at least 80 % of them do not move like a calving front: they count only half as front "
+            "evidence. Turn off for a single glacier whose front stays put."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),
             "Keep rejected fronts in the line layer, flagged, instead of leaving them out."))
@@ -153,9 +161,11 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Calving fronts", QgsProcessing.TypeVectorLine),
             "Lines, one per scene and front, with scene_id, date, sensor (from Landsat/Sentinel "
-            "product ids or CaFFe-style names), front_no, length_m, confidence (mean front "
-            "probability along the line), quality (good, partial, short, low_confidence), "
-            "spans_fjord, model, source."))
+            "product ids or CaFFe-style names), front_no, length_m, confidence (mean front evidence along "
+            "the line: the front probability where the line lies on the ice/ocean boundary or the ice "
+            "output is unsure, 0 elsewhere, halved on static edges; it ranks lines, it is not a "
+            "probability), quality (good, partial, short, low_confidence, weaker), spans_fjord, model, "
+            "source."))
         self.addParameter(with_help(QgsProcessingParameterFeatureSink(
             self.OUTPUT_ICE, "Ice and ocean", QgsProcessing.TypeVectorPolygon, optional=True,
             createByDefault=True),
@@ -203,7 +213,8 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             min_confidence=self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context),
             min_length_m=self.parameterAsDouble(parameters, self.MIN_LENGTH, context),
             max_fronts=self.parameterAsInt(parameters, self.MAX_FRONTS, context),
-            include_rejected=self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context))
+            include_rejected=self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context),
+            static_edges=self.parameterAsBool(parameters, self.STATIC_EDGES, context))
 
     # ------------------------------------------------------------------ run
 
@@ -220,11 +231,13 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             out_crs = scenes[0][1]
             sink, _ = out.sink(self.OUTPUT, front_fields(), QgsWkbTypes.LineString, out_crs)
             ice_sink, _ = out.sink(self.OUTPUT_ICE, ice_fields(), QgsWkbTypes.Polygon, out_crs, required=False)
-            animate_by_date(context, out.final(self.OUTPUT))  # the time controller plays the fronts
             folders = (out.folder(self.PROB_FOLDER), out.folder(self.QA_FOLDER))
             written = self._detect_all(scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs,
                                        context, feedback)
             appended = self._append(gpkg, gpkg_layer, written, out_crs, context, feedback) if gpkg else 0
+        del sink, ice_sink  # closes the GeoPackages: their default styles are saved in them next
+        style_outputs(context, feedback, {out.final(self.OUTPUT): "fronts", out.final(self.OUTPUT_ICE): "ice_ocean",
+                                          f"{gpkg}|layername={gpkg_layer}" if gpkg else None: "fronts"})
         result = {self.FRONTS_FOUND: len(written), self.APPENDED: appended}
         for key in (self.OUTPUT, self.OUTPUT_ICE, self.PROB_FOLDER, self.QA_FOLDER):
             if out.final(key):
@@ -234,35 +247,53 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         return result
 
     def _detect_all(self, scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs, context, feedback):
-        """Every scene through the engine, its fronts and ice/ocean polygons into the sinks; returns the fronts."""
+        """Every scene through the engine, its fronts and ice/ocean polygons into the sinks; returns the fronts.
+
+        Two passes: the model runs on every scene first, so that static edges (rock walls, coast)
+        can be found from the scenes that share one grid before any front is extracted.
+        """
         distance = QgsDistanceArea()
         distance.setEllipsoid(context.ellipsoid() or "WGS84")
         work = tempfile.mkdtemp(prefix="fronts_", dir=QgsProcessingUtils.tempFolder())
-        written = []
+        use_static = settings.pop("static_edges")
+        written, predictions = [], []
         try:
-            for i, (path, crs) in enumerate(scenes):
+            for i, (path, _) in enumerate(scenes):
                 if feedback.isCanceled():
                     raise QgsProcessingException("Cancelled by the user; no output was written.")
                 stem = os.path.splitext(os.path.basename(path))[0]
                 feedback.pushInfo(f"Scene {i + 1}/{len(scenes)}: {stem}")
-                eng = EngineFeedback.item(feedback, i, len(scenes))
+                eng = EngineFeedback(feedback, 80.0 * i / len(scenes), 80.0 / len(scenes))
                 with engine_errors(feedback):
-                    result = front_scene.detect_scene(
+                    predictions.append(front_scene.predict_scene(
                         model, path, os.path.join(work, str(i)), fjord_path=fjord_path,
                         prob_path=os.path.join(folders[0], stem + "_prob.tif") if folders[0] else None,
-                        qa_path=os.path.join(folders[1], stem + "_qa.png") if folders[1] else None,
-                        progress=eng.progress, is_canceled=eng.is_canceled, log=feedback.pushInfo,
-                        **settings)
+                        progress=eng.progress, is_canceled=eng.is_canceled, log=feedback.pushInfo))
+            with engine_errors(feedback):
+                static = front_scene.static_edges_of(predictions) if use_static else {}
+            if static:
+                feedback.pushInfo(f"Static edges (rock walls, coast) found from the stack for {len(static)} "
+                                  "scene(s) on a shared grid: they count half as front evidence")
+            for i, ((path, crs), prediction) in enumerate(zip(scenes, predictions)):
+                if feedback.isCanceled():
+                    raise QgsProcessingException("Cancelled by the user; no output was written.")
+                stem = os.path.splitext(os.path.basename(path))[0]
+                with engine_errors(feedback):
+                    result = front_scene.extract_scene(
+                        prediction, qa_path=os.path.join(folders[1], stem + "_qa.png") if folders[1] else None,
+                        static=static.get(i), is_canceled=feedback.isCanceled, **settings)
                 to_out = None
                 if crs != out_crs:
                     to_out = QgsCoordinateTransform(crs, out_crs, context.transformContext())
                 distance.setSourceCrs(crs, context.transformContext())
                 date = QDate.fromString(result.info["date"], Qt.ISODate) if result.info["date"] else QDate()
+                feedback.pushInfo(f"Fronts of {stem}:")
                 written += self._add_fronts(sink, result, path, model, date, distance, to_out, feedback)
                 if not result.fronts:
                     feedback.reportError(f"  no plausible front found in {stem}", fatalError=False)
                 if ice_sink is not None:
                     self._add_ice(ice_sink, result, result.info, date, to_out)
+                feedback.setProgress(80.0 + 20.0 * (i + 1) / len(scenes))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return written

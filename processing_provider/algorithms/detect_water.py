@@ -24,6 +24,7 @@ from ..common import (
     help_string, help_url, make_fields, optional_raster_path, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 from ...plugin.engine.core import raster_io
 from ...plugin.engine.water import detect as water_detect
 from ...plugin.engine.water import models as water_models
@@ -56,7 +57,7 @@ class DetectWater(QgsProcessingAlgorithm):
         return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return GROUPS["water"]
 
     def tags(self):
         return "water,flood,inundation,sar,sentinel-1,alos,onnx,u-net,deep learning,mask".split(",")
@@ -165,6 +166,8 @@ class DetectWater(QgsProcessingAlgorithm):
                     warn=lambda message: feedback.pushWarning("Warning: " + message))
                 used = model.path
             n_poly = self._polygons(out, parameters, context, mask_path, crs, feedback) if want_polygons else 0
+        style_outputs(context, feedback, {out.final(self.OUTPUT_PROB): "water_probability", out.final(
+            self.OUTPUT_MASK): "water_mask", out.final(self.OUTPUT_POLYGONS): "water_polygons"})
         result = {self.OUTPUT_PROB: out.final(self.OUTPUT_PROB), self.OUTPUT_MASK: out.final(self.OUTPUT_MASK),
                   self.MODEL_USED: used, self.WATER_PIXELS: info["water_pixels"], self.POLYGONS: n_poly}
         if out.final(self.OUTPUT_POLYGONS):

@@ -93,7 +93,7 @@ class DownloadAsf(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "asf,download,sar,sentinel-1,alos,palsar,earthdata".split(",")

@@ -105,7 +105,7 @@ class DownloadLandsat(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "landsat,download,usgs,ers,earthexplorer,calfin,b8,panchromatic,stac".split(",")

@@ -72,7 +72,7 @@ class EvaluateFronts(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,accuracy,evaluate,distance,validation".split(",")

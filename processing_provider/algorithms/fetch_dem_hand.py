@@ -54,7 +54,7 @@ class FetchDemHand(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "dem,hand,copernicus,glo-30,elevation,height above nearest drainage,asf,water,tiles".split(",")

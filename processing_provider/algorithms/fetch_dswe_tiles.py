@@ -71,7 +71,7 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "dswe,landsat,water,sar,pair,labels,inwam,usgs,stac,download".split(",")

@@ -47,7 +47,7 @@ class FetchGfcComposite(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "hansen,gfc,global forest change,landsat,composite,optical,water,stack,tiles".split(",")

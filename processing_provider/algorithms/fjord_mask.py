@@ -18,6 +18,7 @@ from ..common import (
     source_geometries, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 
 
 class FjordMask(QgsProcessingAlgorithm):
@@ -38,7 +39,7 @@ class FjordMask(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,fjord,mask,boundary,rock,wall".split(",")
@@ -100,6 +101,7 @@ class FjordMask(QgsProcessingAlgorithm):
         with RunOutputs(self, parameters, context, inputs=[ref_path]) as run, engine_errors(feedback):
             fjord.rasterize_fjord(ref_path, run.raster(self.OUTPUT), boundaries, overrides, width,
                                   engine.progress, engine.is_canceled)
+        style_outputs(context, feedback, {run.final(self.OUTPUT): "fjord_mask"})
         return {self.OUTPUT: run.final(self.OUTPUT)}
 
     def _geometries(self, parameters, name, crs, context, what):

@@ -15,6 +15,7 @@ from ..common import (
     GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_paths, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 
 
 class FjordMaskFromStack(QgsProcessingAlgorithm):
@@ -34,7 +35,7 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,fjord,mask,static edges,stack".split(",")
@@ -91,4 +92,5 @@ class FjordMaskFromStack(QgsProcessingAlgorithm):
             result = fjord.starter_mask_from_stack(paths, run.raster(self.OUTPUT), band, fraction,
                                                    progress=engine.progress, is_canceled=engine.is_canceled)
         feedback.pushInfo(f"{len(paths)} subsets; mean edge strength threshold {result['edge_threshold']:.4f}")
+        style_outputs(context, feedback, {run.final(self.OUTPUT): "fjord_mask"})
         return {self.OUTPUT: run.final(self.OUTPUT)}

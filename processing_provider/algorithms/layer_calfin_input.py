@@ -13,6 +13,7 @@ from ..common import (
     with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 
 
 class LayerCalfinInput(QgsProcessingAlgorithm):
@@ -31,7 +32,7 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,calfin,layer,enhance,contrast,preprocessing".split(",")
@@ -86,4 +87,5 @@ class LayerCalfinInput(QgsProcessingAlgorithm):
             result = layering.layer_calfin_raster(src, out.raster(self.OUTPUT), band, sigma,
                                                   engine.progress, engine.is_canceled)
         feedback.pushInfo("Stretch limits: {:g} .. {:g}".format(*result["limits"]))
+        style_outputs(context, feedback, {out.final(self.OUTPUT): "stack"})
         return {self.OUTPUT: out.final(self.OUTPUT)}

@@ -19,6 +19,7 @@ from ..common import (
     with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 
 
 class LayerStackBands(QgsProcessingAlgorithm):
@@ -38,7 +39,7 @@ class LayerStackBands(QgsProcessingAlgorithm):
         return GROUPS["water"]
 
     def groupId(self):  # noqa: N802
-        return "water"
+        return GROUPS["water"]
 
     def tags(self):
         return "stack,bands,layer,merge,channels,water,sar".split(",")
@@ -108,4 +109,5 @@ class LayerStackBands(QgsProcessingAlgorithm):
             water_stack.stack_bands(bands, ref_path, run.raster(self.OUTPUT), resampling, "float32",
                                     engine.progress, engine.is_canceled)
         feedback.pushInfo("Bands: " + ", ".join(n for _, _, n in bands))
+        style_outputs(context, feedback, {run.final(self.OUTPUT): "stack"})
         return {self.OUTPUT: run.final(self.OUTPUT)}

@@ -46,7 +46,7 @@ class MakeTrainingChips(QgsProcessingAlgorithm):
         return GROUPS["models"]
 
     def groupId(self):  # noqa: N802
-        return "models"
+        return GROUPS["models"]
 
     def tags(self):
         return "training,chips,labels,dswe,water,deep learning,dataset".split(",")

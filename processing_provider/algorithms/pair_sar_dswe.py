@@ -74,7 +74,7 @@ class PairSarDswe(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "dswe,landsat,water,sar,pair,labels,training".split(",")

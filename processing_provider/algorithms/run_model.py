@@ -17,6 +17,7 @@ from ..common import (
     help_url, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
+from ..postprocess import style_outputs
 from ...plugin.engine.core import inference
 from ...plugin.engine.core.model import DEVICES, load_model, resolve_model, shipped_models
 
@@ -61,7 +62,7 @@ class RunModel(QgsProcessingAlgorithm):
         return GROUPS["models"]
 
     def groupId(self):  # noqa: N802
-        return "models"
+        return GROUPS["models"]
 
     def tags(self):
         return "onnx,model,inference,deep learning,segmentation,gpu,cuda,water,glacier".split(",")
@@ -186,6 +187,8 @@ class RunModel(QgsProcessingAlgorithm):
                 progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo,
                 warn=lambda message: feedback.pushWarning("Warning: " + message),
             )
+        style_outputs(context, feedback, {out.final(self.OUTPUT_PROB): "probability",
+                                          out.final(self.OUTPUT_CLASS): "class_mask"})
         return {
             self.OUTPUT_PROB: out.final(self.OUTPUT_PROB),
             self.OUTPUT_CLASS: out.final(self.OUTPUT_CLASS),

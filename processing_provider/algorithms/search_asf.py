@@ -59,7 +59,7 @@ class SearchAsf(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "asf,search,sar,sentinel-1,alos,palsar,download,earthdata,footprint".split(",")

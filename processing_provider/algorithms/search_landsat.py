@@ -56,7 +56,7 @@ class SearchLandsat(QgsProcessingAlgorithm):
         return GROUPS["fetch"]
 
     def groupId(self):  # noqa: N802
-        return "fetch"
+        return GROUPS["fetch"]
 
     def tags(self):
         return "landsat,search,stac,usgs,landsatlook,optical,calfin,footprint,collection 2".split(",")

@@ -82,7 +82,7 @@ class SubsetScenes(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):  # noqa: N802
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,subset,clip,domain,landsat,sar,preprocessing".split(",")

@@ -27,7 +27,7 @@ from ..common import (
     static_enum, with_help,
 )
 from ..outputs import RunOutputs
-from ..postprocess import animate_by_date
+from ..postprocess import style_outputs
 from .consolidate_fronts import numbers_as_options, qdate, read_fronts, shapely_of
 from ...plugin.engine.fronts import change
 
@@ -93,7 +93,7 @@ class TerminusChange(QgsProcessingAlgorithm):
         return GROUPS["calving_fronts"]
 
     def groupId(self):
-        return "calving_fronts"
+        return GROUPS["calving_fronts"]
 
     def tags(self):
         return "glacier,calving,front,terminus,retreat,advance,centreline,box method,plot,time series".split(",")
@@ -293,8 +293,8 @@ class TerminusChange(QgsProcessingAlgorithm):
             if png or svg:
                 self._plot(rows, info, title, max_rate, png, svg, feedback)
         feedback.setProgress(100)
-        if points_dest:
-            animate_by_date(context, points_dest)
+        del sink, points  # closes the GeoPackages: the points' default style is saved in them next
+        style_outputs(context, feedback, {points_dest: "terminus_points"})
         results = {self.OUTPUT: dest, self.DATES: info["dates"], self.OUTLIERS: info["outliers"],
                    self.TOTAL_CHANGE_M: info["total_change_m"], self.TREND_M_YR: info["trend_m_yr"]}
         for name, value in ((self.OUTPUT_POINTS, points_dest), (self.OUTPUT_PNG, out.final(self.OUTPUT_PNG)),
