@@ -4,8 +4,6 @@ taken from the QGIS authentication manager."""
 import os
 
 from qgis.core import (
-    QgsApplication,
-    QgsAuthMethodConfig,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
@@ -28,44 +26,16 @@ from ..common import (
     require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
+from ._fetch_common import basic_login
 
 
 def earthdata_login(authcfg):
-    """(user, password) of a Basic authentication configuration.
-
-    Never logs or returns anything else; errors name the configuration id only.
-    """
-    manager = QgsApplication.authManager()
+    """(user, password) of the Basic authentication configuration that holds the Earthdata login."""
     if not authcfg:
         raise QgsProcessingException(
             "Choose the authentication configuration that holds your Earthdata login "
             "(Settings > Options > Authentication, method Basic).")
-    if manager.isDisabled():
-        raise QgsProcessingException(
-            "The QGIS authentication system is disabled (the Qt SQLite driver or the "
-            "qca-ossl plugin is missing), so the Earthdata login cannot be read.")
-    if authcfg not in manager.configIds():
-        raise QgsProcessingException(
-            f"There is no authentication configuration with id '{authcfg}' in "
-            f"{manager.authenticationDatabasePath()}.")
-    if not manager.masterPasswordIsSet() and QgsApplication.platform() != "desktop":
-        # Outside the desktop nobody can answer the master password prompt.
-        raise QgsProcessingException(
-            "The QGIS authentication database is locked. For a headless run put the master "
-            "password on the first line of a file readable only by you and set "
-            "QGIS_AUTH_PASSWORD_FILE to that file (and QGIS_AUTH_DB_DIR_PATH to the folder "
-            "of qgis-auth.db if it is not the profile's).")
-    config = QgsAuthMethodConfig()
-    ok = manager.loadAuthenticationConfig(authcfg, config, True)
-    if not ok or not config.isValid(True):
-        raise QgsProcessingException(
-            f"The authentication configuration '{authcfg}' could not be decrypted (wrong "
-            "master password?).")
-    if config.method() != "Basic":
-        raise QgsProcessingException(
-            f"The authentication configuration '{authcfg}' uses the method "
-            f"'{config.method()}'; the Earthdata login needs 'Basic' (user name and password).")
-    return config.config("username"), config.config("password")
+    return basic_login(authcfg, "Earthdata")
 
 
 class DownloadAsf(QgsProcessingAlgorithm):
