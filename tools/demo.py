@@ -83,7 +83,8 @@ def calving_front_detection(prep):
     print("\n== Calving fronts: detect (shipped model) -> append to the glacier's GeoPackage -> evaluate ==")
     work = OUT / "fronts"
     subsets = sorted((work / "subsets").glob("*.tif"))
-    res = run("detect_calving_fronts", INPUT=subsets, FJORD_MASK=prep["fjord mask"],
+    # The starter mask follows the real fjord walls (edges static across the scenes).
+    res = run("detect_calving_fronts", INPUT=subsets, FJORD_MASK=prep["starter fjord mask"],
               OUTPUT=work / "calving_fronts.gpkg", OUTPUT_ICE=work / "ice_ocean.gpkg", QA_FOLDER=work / "qa",
               APPEND_GPKG=work / "jakobshavn_fronts.gpkg")
     print(f"  {int(res['FRONTS_FOUND'])} front(s) in {len(subsets)} scenes")
