@@ -89,6 +89,9 @@ def raster_path(layer, what="input raster"):
     return path
 
 
+RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
+
+
 def raster_paths(layers, folder, patterns=("*.tif",), what="raster"):
     """Files behind raster layers, then the files in ``folder`` matching ``patterns`` (sorted)."""
     paths = [raster_path(layer, f"{what} {layer.name()}") for layer in layers]

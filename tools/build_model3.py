@@ -18,11 +18,14 @@ from qgis.core import (
     QgsProcessingModelChildParameterSource as Source,
     QgsProcessingModelOutput,
     QgsProcessingModelParameter,
+    QgsProcessingParameterAuthConfig,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QPointF
 
@@ -38,6 +41,17 @@ def _input(model, param, x, y):
 
 
 def _child(model, alg_id, child_id, description, sources, outputs, x, y):
+    """A child algorithm; its mandatory parameters without a source get their defaults."""
+    provider = QgsApplication.processingRegistry().providerById(alg_id.split(":")[0])
+    alg = provider.algorithm(alg_id.split(":")[1]) if provider else None
+    if alg is None:
+        raise SystemExit(f"{alg_id} is not registered")
+    sources = dict(sources)
+    for param in alg.parameterDefinitions():
+        optional = param.flags() & QgsProcessingParameterDefinition.FlagOptional
+        if not param.isDestination() and not optional and param.name() not in sources \
+                and param.defaultValue() is not None:
+            sources[param.name()] = Source.fromStaticValue(param.defaultValue())
     child = QgsProcessingModelChildAlgorithm(alg_id)
     child.setChildId(child_id)
     child.setDescription(description)
@@ -151,7 +165,50 @@ def glacier_change():
     return model
 
 
-MODEL_BUILDERS = (calfin_preprocessing, glacier_change)
+def fronts_from_landsat():
+    model = QgsProcessingModelAlgorithm("fronts_from_landsat", "Calving fronts", "Calving fronts")
+    model.setHelpContent({
+        "ALG_DESC": (
+            "From a glacier domain to calving fronts: searches Landsat Collection 2 Level-1 scenes over "
+            "the domain (USGS STAC API), downloads their panchromatic band with its QA band, subsets "
+            "every scene to the domain on one grid and detects the calving front in each subset "
+            "(grey subsets are layered by the detector). Needs internet access."),
+        "domain": "Polygon layer with the glacier domain (the first feature is used).",
+        "start": "First acquisition date (YYYY-MM-DD).",
+        "end": "Last acquisition date (YYYY-MM-DD).",
+        "max_cloud": "Largest scene cloud cover (%).",
+        "auth": "Optional QGIS authentication configuration (Basic) with a USGS ERS login.",
+        "fjord_mask": "Optional fjord mask on the subsets' grid.",
+        "ALG_CREATOR": "Waterline",
+    })
+    _input(model, QgsProcessingParameterFeatureSource(
+        "domain", "Glacier domain", [QgsProcessing.TypeVectorPolygon]), 100, 80)
+    _input(model, QgsProcessingParameterString("start", "Start date", optional=True), 100, 160)
+    _input(model, QgsProcessingParameterString("end", "End date", optional=True), 100, 220)
+    _input(model, QgsProcessingParameterNumber(
+        "max_cloud", "Maximum cloud cover (%)", QgsProcessingParameterNumber.Double, 30.0, minValue=0.0,
+        maxValue=100.0), 100, 280)
+    _input(model, QgsProcessingParameterAuthConfig("auth", "USGS ERS login", optional=True), 100, 340)
+    _input(model, QgsProcessingParameterRasterLayer("fjord_mask", "Fjord mask", optional=True), 100, 400)
+    _child(model, "waterline:search_landsat", "search", "Search Landsat over the domain",
+           {"AOI": Source.fromModelParameter("domain"), "START": Source.fromModelParameter("start"),
+            "END": Source.fromModelParameter("end"), "MAX_CLOUD": Source.fromModelParameter("max_cloud")},
+           {"OUTPUT": "Landsat footprints"}, 350, 80)
+    _child(model, "waterline:download_landsat", "download", "Download the panchromatic bands",
+           {"INPUT": Source.fromChildOutput("search", "OUTPUT"), "AUTH": Source.fromModelParameter("auth")},
+           {"FOLDER": "Landsat scenes", "OUTPUT": "Downloaded files"}, 600, 80)
+    _child(model, "waterline:subset_scenes", "subset", "Subset the scenes to the domain",
+           {"INPUTS": Source.fromChildOutput("download", "FILES"), "DOMAIN": Source.fromModelParameter("domain")},
+           {"OUTPUT_FOLDER": "Subsets", "OUTPUT_TABLE": "Subset report"}, 850, 80)
+    _child(model, "waterline:detect_calving_fronts", "detect", "Detect the calving fronts",
+           {"FOLDER": Source.fromChildOutput("subset", "OUTPUT_FOLDER"),
+            "FJORD_MASK": Source.fromModelParameter("fjord_mask")},
+           {"OUTPUT": "Calving fronts", "OUTPUT_ICE": "Ice and ocean"}, 1100, 80)
+    model.updateDestinationParameters()
+    return model
+
+
+MODEL_BUILDERS = (calfin_preprocessing, glacier_change, fronts_from_landsat)
 
 
 def main():

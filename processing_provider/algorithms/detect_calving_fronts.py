@@ -25,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingUtils,
+    QgsRasterLayer,
     QgsUnitTypes,
     QgsVectorFileWriter,
     QgsVectorLayer,
@@ -32,8 +33,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    GROUPS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url,
-    make_fields, raster_path, with_help,
+    GROUPS, RASTER_PATTERNS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string,
+    help_url, make_fields, raster_path, raster_paths, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
@@ -55,6 +56,7 @@ def ice_fields():
 
 class DetectCalvingFronts(QgsProcessingAlgorithm):
     INPUT = "INPUT"
+    FOLDER = "FOLDER"
     FJORD_MASK = "FJORD_MASK"
     MODEL = "MODEL"
     EDGE_THRESHOLD = "EDGE_THRESHOLD"
@@ -112,10 +114,15 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
-            self.INPUT, "Scenes (3-band layered or 1-band grey)", QgsProcessing.TypeRaster),
+            self.INPUT, "Scenes (3-band layered or 1-band grey)", QgsProcessing.TypeRaster, optional=True),
             "One or more subsets around the glacier terminus in a projected CRS in metres with about "
             "50 m pixels: either the 3-band CALFIN layering (Layer CALFIN input) or one grey band "
             "(Landsat panchromatic/red, SAR backscatter), which is layered here."))
+        self.addParameter(with_help(QgsProcessingParameterFile(
+            self.FOLDER, "Folder of scenes (e.g. the subsets of Subset scenes to a domain)",
+            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            "Every GeoTIFF, JP2, VRT or IMG file in this folder is a scene too (after the scene layers); "
+            "this is how a model chain hands over the subsets folder."))
         self.addParameter(with_help(QgsProcessingParameterRasterLayer(
             self.FJORD_MASK, "Fjord mask (1 inside the fjord, 0 on/outside the walls)", optional=True),
             "Optional (Fjord-boundary mask makes one). Front pieces on or outside the walls are "
@@ -191,10 +198,16 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         return model
 
     def _scenes(self, parameters, context):
-        """(path, CRS) of every scene layer."""
-        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
+        """(path, CRS) of every scene layer, then of every raster in the scene folder."""
+        layers = list(self.parameterAsLayerList(parameters, self.INPUT, context))
+        folder = self.parameterAsFile(parameters, self.FOLDER, context)
+        for path in raster_paths([], folder, RASTER_PATTERNS):
+            layer = QgsRasterLayer(path, os.path.splitext(os.path.basename(path))[0], "gdal")
+            if not layer.isValid():
+                raise QgsProcessingException(f"{path} in the scene folder is not a readable raster.")
+            layers.append(layer)
         if not layers:
-            raise QgsProcessingException("Give at least one scene raster.")
+            raise QgsProcessingException("Give at least one scene raster, or a folder of scenes.")
         return [(raster_path(layer, f"scene {layer.name()}"), check_crs(layer, f"scene {layer.name()}"))
                 for layer in layers]
 

@@ -27,12 +27,12 @@ from shapely import wkt
 from ...plugin.engine.fronts import subset
 from ...plugin.engine.fronts.scene_names import parse_scene_name
 from ..common import (
+    RASTER_PATTERNS,
     GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
     optional_raster_path, raster_paths, rasterio_crs, require_source, with_help,
 )
 from ..outputs import RunOutputs
 
-RASTER_PATTERNS = ("*.tif", "*.tiff", "*.TIF", "*.TIFF", "*.jp2", "*.vrt", "*.img")
 CLOUD_KIND_LABELS = (
     "Cloud mask raster (non-zero = cloud)",
     "Landsat Collection 2 QA_PIXEL (cloud, dilated cloud bits)",

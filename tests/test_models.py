@@ -1,0 +1,26 @@
+"""The shipped model chains load in the provider, in the workflow's toolbox group, and validate."""
+
+import pytest
+
+MODELS = {
+    "calfin_preprocessing": ["waterline:subset_scenes", "waterline:layer_calfin_input", "waterline:fjord_mask"],
+    "glacier_change": ["waterline:detect_calving_fronts", "waterline:consolidate_fronts",
+                       "waterline:terminus_change"],
+    "fronts_from_landsat": ["waterline:search_landsat", "waterline:download_landsat", "waterline:subset_scenes",
+                            "waterline:detect_calving_fronts"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_loads_validates_and_sits_with_its_algorithms(waterline_provider, name):
+    model = waterline_provider.algorithm(name)
+    assert model is not None, f"{name} is not registered"
+    children = sorted(c.algorithmId() for c in model.childAlgorithms().values())
+    assert children == sorted(MODELS[name])
+    assert all(c.algorithm() is not None for c in model.childAlgorithms().values())
+    ok, issues = model.validate()
+    assert ok, issues
+    detect = waterline_provider.algorithm("detect_calving_fronts")
+    assert model.groupId() == detect.groupId() == "Calving fronts"
+    # every model input and output is labelled in the dialog
+    assert all(p.description() for p in model.parameterDefinitions())
