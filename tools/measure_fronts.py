@@ -33,6 +33,7 @@ glaciers (``--option name=value`` passes extract_fronts keywords,
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -45,7 +46,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 DATA = ROOT.parent / "shared" / "data"
-CACHE = ROOT / "build" / "front_probs"
+# WATERLINE_FRONT_MODEL measures another model (e.g. a checkpoint exported by a continued
+# training run) with its own cache; the default is the shipped model.
+MODEL = Path(os.environ.get("WATERLINE_FRONT_MODEL", ROOT / "weights" / "calving_front.onnx")).resolve()
+CACHE = ROOT / "build" / ("front_probs" if MODEL == (ROOT / "weights" / "calving_front.onnx").resolve()
+                          else f"front_probs_{MODEL.parent.name}_{MODEL.stem}")
 ORIENTATIONS = (0, 90, 180)
 OLD_COMMIT = "a756084"  # last commit with the extraction as shipped before issue 16
 OLD_PATH = "plugin/engine/fronts.py"
@@ -134,7 +139,7 @@ def cmd_cache(args):
     from training.fronts.data import layer_grey
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    model = load_model(str(ROOT / "weights" / "calving_front.onnx"), device="cpu", threads=args.threads)
+    model = load_model(str(MODEL), device="cpu", threads=args.threads)
     t0, done = time.time(), 0
     for source, glacier, stem in scene_list():
         grey, ref = read_scene(source, stem)
