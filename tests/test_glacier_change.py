@@ -487,7 +487,7 @@ def test_glacier_change_model_chains_detect_consolidate_terminus(waterline_provi
     assert sorted(c.algorithmId() for c in children.values()) == [
         "waterline:consolidate_fronts", "waterline:detect_calving_fronts", "waterline:terminus_change"]
     assert model.dependsOnChildAlgorithms("terminus") == {"consolidate", "detect"}
-    registered = waterline_provider.algorithm("glacier_change")
+    registered = waterline_provider.algorithm("Glacier change from scenes")
     assert registered is not None and registered.group() == "Calving fronts"
     names = {p.name() for p in registered.parameterDefinitions()}
     assert {"scenes", "centreline", "box"} <= names

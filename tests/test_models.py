@@ -3,10 +3,10 @@
 import pytest
 
 MODELS = {
-    "calfin_preprocessing": ["waterline:subset_scenes", "waterline:layer_calfin_input", "waterline:fjord_mask"],
-    "glacier_change": ["waterline:detect_calving_fronts", "waterline:consolidate_fronts",
+    "Prepare calving-front inputs": ["waterline:subset_scenes", "waterline:layer_calfin_input", "waterline:fjord_mask"],
+    "Glacier change from scenes": ["waterline:detect_calving_fronts", "waterline:consolidate_fronts",
                        "waterline:terminus_change"],
-    "fronts_from_landsat": ["waterline:search_landsat", "waterline:download_landsat", "waterline:subset_scenes",
+    "Calving fronts from Landsat": ["waterline:search_landsat", "waterline:download_landsat", "waterline:subset_scenes",
                             "waterline:detect_calving_fronts"],
 }
 

@@ -25,9 +25,13 @@ def test_provider_loads_algorithms(waterline_provider):
     assert waterline_provider.id() == "waterline"
     ids = {alg.id() for alg in waterline_provider.algorithms()}
     modules = [p.stem for p in (ROOT / "processing_provider" / "algorithms").glob("[!_]*.py")]
-    models = list((ROOT / "processing_provider" / "models").glob("*.model3"))
+    models = []
+    for path in (ROOT / "processing_provider" / "models").glob("*.model3"):
+        model = QgsProcessingModelAlgorithm()
+        assert model.fromFile(str(path)), path
+        models.append(model.name())  # a model's id ends in its display name, not its file name
     # every module loaded (the provider skips a broken one rather than failing whole)
-    assert ids == {f"waterline:{m}" for m in modules} | {f"waterline:{p.stem}" for p in models}
+    assert ids == {f"waterline:{m}" for m in modules} | {f"waterline:{name}" for name in models}
     for alg in waterline_provider.algorithms():
         assert alg.shortHelpString(), f"{alg.id()} has no help text"
         assert alg.id() == f"waterline:{alg.name()}"

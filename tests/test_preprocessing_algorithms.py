@@ -212,7 +212,7 @@ def test_calfin_preprocessing_model_chains_the_three_steps(qgis_process, tmp_pat
     walls = write_vector(tmp_path / "walls.gpkg",
                          [LineString([(b.left + 2000, b.bottom), (b.left + 2000, b.top)]),
                           LineString([(b.right - 2000, b.bottom), (b.right - 2000, b.top)])], POLAR)
-    res = qgis_process("calfin_preprocessing", {
+    res = qgis_process("Prepare calving-front inputs", {
         "scenes": folder, "domain": domain, "boundaries": walls,
         "subset:Subsets": tmp_path / "subsets", "subset:Subset report": tmp_path / "report.csv",
         "layer:Layered input": tmp_path / "layered.tif", "fjord:Fjord mask": tmp_path / "mask.tif"})

@@ -72,7 +72,7 @@ def _child(model, alg_id, child_id, description, sources, outputs, x, y):
 
 def calfin_preprocessing():
     # QGIS takes a model's group id from its group name, as the algorithms do (common.GROUPS).
-    model = QgsProcessingModelAlgorithm("calfin_preprocessing", "Calving fronts", "Calving fronts")
+    model = QgsProcessingModelAlgorithm("Prepare calving-front inputs", "Calving fronts", "Calving fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "CALFIN preprocessing chain: subsets every scene in a folder to a glacier domain on "
@@ -113,7 +113,7 @@ def calfin_preprocessing():
 
 
 def glacier_change():
-    model = QgsProcessingModelAlgorithm("glacier_change", "Calving fronts", "Calving fronts")
+    model = QgsProcessingModelAlgorithm("Glacier change from scenes", "Calving fronts", "Calving fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "Glacier change over time: detects the calving front in every scene, consolidates the "
@@ -166,7 +166,7 @@ def glacier_change():
 
 
 def fronts_from_landsat():
-    model = QgsProcessingModelAlgorithm("fronts_from_landsat", "Calving fronts", "Calving fronts")
+    model = QgsProcessingModelAlgorithm("Calving fronts from Landsat", "Calving fronts", "Calving fronts")
     model.setHelpContent({
         "ALG_DESC": (
             "From a glacier domain to calving fronts: searches Landsat Collection 2 Level-1 scenes over "
@@ -208,7 +208,10 @@ def fronts_from_landsat():
     return model
 
 
-MODEL_BUILDERS = (calfin_preprocessing, glacier_change, fronts_from_landsat)
+# file name -> builder. The model's name is what the toolbox shows and the second half of its
+# id (waterline:<name>); the file name stays a plain word.
+MODEL_BUILDERS = {"calfin_preprocessing": calfin_preprocessing, "glacier_change": glacier_change,
+                  "fronts_from_landsat": fronts_from_landsat}
 
 
 def main():
@@ -223,9 +226,9 @@ def main():
     register()
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS
     folder.mkdir(parents=True, exist_ok=True)
-    for build in MODEL_BUILDERS:
+    for stem, build in MODEL_BUILDERS.items():
         model = build()
-        path = folder / f"{model.name()}.model3"
+        path = folder / f"{stem}.model3"
         if not model.toFile(str(path)):
             raise SystemExit(f"could not write {path}")
         print(f"wrote {path}")

@@ -50,7 +50,7 @@ def glacier_scenes(folder):
 
 
 def calving_front_preprocessing():
-    print("\n== Calving fronts: subset -> layer -> fjord mask (model calfin_preprocessing) ==")
+    print("\n== Calving fronts: subset -> layer -> fjord mask (model "Prepare calving-front inputs") ==")
     work = OUT / "fronts"
     scenes, _ = glacier_scenes(work / "scenes")
     import rasterio
@@ -62,7 +62,7 @@ def calving_front_preprocessing():
     walls = write_vector(work / "fjord_walls.gpkg",
                          [LineString([(b.left + 1500, b.bottom), (b.left + 1500, b.top)]),
                           LineString([(b.right - 1500, b.bottom), (b.right - 1500, b.top)])], POLAR)
-    run("calfin_preprocessing", **{
+    run("Prepare calving-front inputs", **{
         "scenes": work / "scenes", "domain": domain, "boundaries": walls,
         "subset:Subsets": work / "subsets", "subset:Subset report": work / "subset_report.csv",
         "layer:Layered input": work / "layered.tif", "fjord:Fjord mask": work / "fjord_mask.tif"})
