@@ -118,6 +118,30 @@ def test_extract_rejects_short_and_weak_fronts():
 def test_extract_checks_shapes():
     with pytest.raises(ValueError, match="shape"):
         extract_fronts(np.zeros((10, 10)), ice=np.zeros((10, 11)))
+    with pytest.raises(ValueError, match="rock"):
+        extract_fronts(np.zeros((10, 10)), ice=np.zeros((10, 10)), rock=np.zeros((9, 10)))
+
+
+def test_rock_output_tells_a_coast_from_the_front():
+    """Land below a wavy line, ocean above; the left 45 columns of the land are rock (a coast), the rest
+    glacier. The edge output fires along the whole boundary, as a network does at a bright coast: without
+    the rock output the coast is part of the front, with it only the glacier's stretch is."""
+    edge, ice, truth = _synthetic()
+    rock = np.zeros_like(ice)
+    rock[:, :45] = ice[:, :45]
+    plain = extract_fronts(edge, ice).accepted
+    assert len(plain) == 1 and plain[0].xy[:, 0].min() < 10
+    with_rock = extract_fronts(edge, ice, rock=rock).accepted
+    assert len(with_rock) == 1
+    front = with_rock[0]
+    # the front starts where the glacier does (within the rock reach of 2 px and the line's trim)
+    assert 45 <= front.xy[:, 0].min() <= 50 and front.xy[:, 0].max() > 95
+    glacier_part = truth[truth[:, 0] > 48]
+    assert line_distance([front.xy], [glacier_part])["mean"] < 0.8
+    assert front.confidence == pytest.approx(0.9, abs=0.01)
+    # an unsure rock output (0.5 everywhere) halves the evidence, it does not move the line
+    unsure = extract_fronts(edge, ice, rock=np.full_like(ice, 0.5), min_confidence=0.3).accepted
+    assert unsure[0].confidence == pytest.approx(0.45, abs=0.01) and unsure[0].length_px > 95
 
 
 # ------------------------------------------------------------------ extraction on real labels

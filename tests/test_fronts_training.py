@@ -55,11 +55,48 @@ def test_datasets_are_layered_by_the_plugin_and_split_by_glacier():
     assert {s.glacier for s in train}.isdisjoint({s.glacier for s in val})
 
 
+def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
+    """CaFFe zones 2 (rock) -> rock 1, 3 (glacier) and 4 (ocean) -> 0, 1 (no information) unknown; no
+    Landsat pixel has a known rock class. Rock is land: it is part of the ice/land target too."""
+    from skimage import io
+
+    samples = _few(1, 2)
+    landsat = [s for s in samples if s.source == "landsat"]
+    assert landsat and all(s.rock_weight.sum() == 0 for s in landsat)
+    for s in (s for s in samples if s.source == "sar"):
+        zones = io.imread(shared_path("fronts-sar", "zones", s.name + "_zones.png"))
+        assert np.array_equal(s.rock > 0, zones == 2)
+        assert np.array_equal(s.rock_weight > 0, zones != 1)
+        assert (zones == 2).any() and (zones == 3).any()
+        assert s.ice[s.rock > 0].all()
+
+
+def test_rock_head_loss_is_zero_without_known_rock():
+    """The rock terms of the loss count only known pixels: a Landsat-only batch adds exactly nothing,
+    and a wrong rock answer on known pixels costs more than a right one."""
+    from training.fronts.data import targets
+    from training.fronts.train import loss_fn
+
+    h = w = 16
+    ones, zeros = np.ones((h, w), np.float32), np.zeros((h, w), np.float32)
+    landsat = torch.from_numpy(targets(zeros, ones, ones, ones, zeros, zeros)[None])
+    logits = torch.randn(1, 3, h, w)
+    total3, parts3 = loss_fn(logits, landsat)
+    total2, parts2 = loss_fn(logits[:, :2], landsat)
+    assert len(parts3) == 6 and len(parts2) == 4
+    assert float(parts3[4]) == 0.0 and float(parts3[5]) == 0.0
+    assert float(total3) == pytest.approx(float(total2))
+    sar = torch.from_numpy(targets(zeros, ones, ones, ones, ones, ones)[None])
+    right, wrong = logits.clone(), logits.clone()
+    right[:, 2], wrong[:, 2] = 5.0, -5.0
+    assert float(loss_fn(right, sar)[0]) < float(loss_fn(wrong, sar)[0])
+
+
 def test_augmentation_covers_all_orientations():
     samples = _few(1, 0)
     aug = Augment(crop=96, max_angle=0, noise=0, rng=np.random.default_rng(1))
     x, t = aug(samples[0])
-    assert x.shape == (3, 96, 96) and t.shape == (4, 96, 96)
+    assert x.shape == (3, 96, 96) and t.shape == (6, 96, 96)  # data.targets: edge, ice, weight, inside, rock x2
     # Where is ice relative to the front? Over many draws it must appear on every side.
     sides = set()
     for _ in range(60):
@@ -210,6 +247,27 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
     with torch.no_grad():
         other = torch.sigmoid(uncalibrated(x)).numpy()
     assert np.abs(other - expected).max() > 1e-2  # so the check above is not trivially met
+
+
+@pytest.mark.weights
+def test_init_from_a_two_output_onnx_adds_a_fresh_rock_head():
+    """--rock --init weights/calving_front.onnx: front and ice come back exactly, the rock head is new."""
+    import onnxruntime as ort
+    from training.fronts import NET_CONFIG
+    from training.fronts.train import train
+
+    samples = _few(2, 2)
+    net, _ = train(samples, [], net_config=dict(NET_CONFIG, out_channels=3), epochs=0, init=SHIPPED)
+    x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
+    session = ort.InferenceSession(str(SHIPPED), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input": x.numpy()})[0]
+    net.eval()
+    with torch.no_grad():
+        got = torch.sigmoid(net(x)).numpy()
+    assert got.shape[1] == 3 and expected.shape[1] == 2
+    assert np.abs(got[:, :2] - expected).max() < 1e-4
+    for k in (0, 1):  # a fresh head, not a copy of a trained one
+        assert np.abs(got[:, 2] - got[:, k]).max() > 0.05
 
 
 @pytest.mark.weights

@@ -48,9 +48,14 @@ sys.path[:0] = [str(ROOT)]
 DATA = ROOT.parent / "shared" / "data"
 # WATERLINE_FRONT_MODEL measures another model (e.g. a checkpoint exported by a continued
 # training run) with its own cache; the default is the shipped model.
+# WATERLINE_FRONT_SYMMETRIC=0 runs the network once per tile instead of averaging over the eight flips and
+# quarter turns (``core.symmetry``, what detect_calving_fronts does by default).
 MODEL = Path(os.environ.get("WATERLINE_FRONT_MODEL", ROOT / "weights" / "calving_front.onnx")).resolve()
-CACHE = ROOT / "build" / ("front_probs" if MODEL == (ROOT / "weights" / "calving_front.onnx").resolve()
-                          else f"front_probs_{MODEL.parent.name}_{MODEL.stem}")
+# WATERLINE_FRONT_ROCK=0 ignores a model's rock output in the extraction.
+USE_ROCK = os.environ.get("WATERLINE_FRONT_ROCK", "1") != "0"
+SYMMETRIC = os.environ.get("WATERLINE_FRONT_SYMMETRIC", "1") != "0"
+CACHE = ROOT / "build" / (("front_probs" if MODEL == (ROOT / "weights" / "calving_front.onnx").resolve()
+                           else f"front_probs_{MODEL.parent.name}_{MODEL.stem}") + ("_sym" if SYMMETRIC else ""))
 ORIENTATIONS = (0, 90, 180)
 OLD_COMMIT = "a756084"  # last commit with the extraction as shipped before issue 16
 OLD_PATH = "plugin/engine/fronts.py"
@@ -102,8 +107,10 @@ def cache_path(stem, deg):
 
 
 def load_probs(stem, deg):
+    """(edge, ice, reference, rock or None) of one cached scene and orientation."""
     with np.load(cache_path(stem, deg)) as z:
-        return z["edge"].astype(np.float32), z["ice"].astype(np.float32), z["ref"]
+        rock = z["rock"].astype(np.float32) if "rock" in z else None
+        return z["edge"].astype(np.float32), z["ice"].astype(np.float32), z["ref"], rock
 
 
 # ------------------------------------------------------------------ geometry of turns
@@ -140,6 +147,10 @@ def cmd_cache(args):
 
     CACHE.mkdir(parents=True, exist_ok=True)
     model = load_model(str(MODEL), device="cpu", threads=args.threads)
+    if SYMMETRIC:
+        from plugin.engine.core.symmetry import Symmetric
+
+        model = Symmetric(model)
     t0, done = time.time(), 0
     for source, glacier, stem in scene_list():
         grey, ref = read_scene(source, stem)
@@ -149,8 +160,9 @@ def cmd_cache(args):
                 continue
             image = layer_grey(turn(grey, deg))
             prob = predict_array(model, image.astype(np.float32), np.ones(image.shape[1:], bool))
+            extra = {"rock": prob[2].astype(np.float16)} if len(prob) > 2 else {}
             np.savez_compressed(path, edge=prob[0].astype(np.float16), ice=prob[1].astype(np.float16),
-                                ref=ref)
+                                ref=ref, **extra)
             done += 1
     print(f"cached {done} probability maps in {time.time() - t0:.0f} s under {CACHE}")
 
@@ -159,9 +171,9 @@ def cmd_network(args):
     """How the network's own outputs change with orientation (turned back to upright)."""
     rows = defaultdict(list)
     for source, glacier, stem in scene_list():
-        e0, i0, _ = load_probs(stem, 0)
+        e0, i0, _, _ = load_probs(stem, 0)
         for deg in ORIENTATIONS[1:]:
-            e, i, _ = load_probs(stem, deg)
+            e, i, _, _ = load_probs(stem, deg)
             e, i = turn(e, -deg % 360), turn(i, -deg % 360)
             valid = (e0 >= 0) & (e >= 0)
             both = (e0 >= 0.5) | (e >= 0.5)
@@ -204,7 +216,7 @@ def static_masks(scenes, deg, turn_probs, fraction=None):
 
     groups = defaultdict(list)
     for source, glacier, stem in scenes:
-        e, i, _ = load_probs(stem, 0 if turn_probs else deg)
+        e, i, _, _ = load_probs(stem, 0 if turn_probs else deg)
         if turn_probs:
             e, i = turn(e, deg), turn(i, deg)
         groups[(glacier, e.shape)].append((stem, e, i))
@@ -226,10 +238,13 @@ def measure(scenes, method, deg, turn_probs=False, static=False, options=None, s
     masks = static_masks(scenes, deg, turn_probs, static_fraction) if static else {}
     out = {}
     for source, glacier, stem in scenes:
-        e, i, ref = load_probs(stem, 0 if turn_probs else deg)
+        e, i, ref, rock = load_probs(stem, 0 if turn_probs else deg)
         if turn_probs:
             e, i = turn(e, deg), turn(i, deg)
+            rock = None if rock is None else turn(rock, deg)
         kw = {"static": masks[stem]} if stem in masks else {}
+        if rock is not None and USE_ROCK:
+            kw["rock"] = rock
         fronts = extract(e, i, **kw)
         lines = [unturn_xy(f.xy, deg, ref.shape) for f in fronts]
         d = symmetric_distance(points_from_lines(lines), points_from_mask(ref))
@@ -328,9 +343,10 @@ def confidence_table(scenes, out=print):
     for deg in ORIENTATIONS:
         masks = static_masks(scenes, deg, False)
         for source, glacier, stem in scenes:
-            e, i, ref = load_probs(stem, deg)
+            e, i, ref, rock = load_probs(stem, deg)
             ref_pts = points_from_mask(turn(ref, deg))
-            for f in extract_fronts(e, i, static=masks.get(stem), max_fronts=None).fronts:
+            rock = rock if USE_ROCK else None
+            for f in extract_fronts(e, i, static=masks.get(stem), max_fronts=None, rock=rock).fronts:
                 if f.quality == QUALITY_SHORT:
                     continue
                 share = float(np.mean(nearest_distances(points_from_lines([f.xy]), ref_pts) <= 3.0))

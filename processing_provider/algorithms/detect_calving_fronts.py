@@ -65,6 +65,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
     MIN_LENGTH = "MIN_LENGTH"
     INCLUDE_REJECTED = "INCLUDE_REJECTED"
     STATIC_EDGES = "STATIC_EDGES"
+    SYMMETRIC = "SYMMETRIC"
     OUTPUT = "OUTPUT"
     OUTPUT_ICE = "OUTPUT_ICE"
     PROB_FOLDER = "PROB_FOLDER"
@@ -155,6 +156,12 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "at least 80 % of them do not move like a calving front: they count only half as front "
             "evidence. Turn off for a single glacier whose front stays put."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
+            self.SYMMETRIC, "Average the network over flips and turns of each tile", True),
+            "Runs the network on the eight flips and quarter turns of every tile and averages the "
+            "answers, so the fronts do not depend on how the scene is oriented (north up or turned), "
+            "and they are more accurate (see the model card). Inference takes eight times longer; "
+            "turn off only for a quick look at a very large scene."))
+        self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),
             "Keep rejected fronts in the line layer, flagged, instead of leaving them out."))
         self.addParameter(with_help(QgsProcessingParameterFile(
@@ -227,7 +234,8 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             min_length_m=self.parameterAsDouble(parameters, self.MIN_LENGTH, context),
             max_fronts=self.parameterAsInt(parameters, self.MAX_FRONTS, context),
             include_rejected=self.parameterAsBool(parameters, self.INCLUDE_REJECTED, context),
-            static_edges=self.parameterAsBool(parameters, self.STATIC_EDGES, context))
+            static_edges=self.parameterAsBool(parameters, self.STATIC_EDGES, context),
+            symmetric=self.parameterAsBool(parameters, self.SYMMETRIC, context))
 
     # ------------------------------------------------------------------ run
 
@@ -269,6 +277,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         distance.setEllipsoid(context.ellipsoid() or "WGS84")
         work = tempfile.mkdtemp(prefix="fronts_", dir=QgsProcessingUtils.tempFolder())
         use_static = settings.pop("static_edges")
+        symmetric = settings.pop("symmetric")
         written, predictions = [], []
         try:
             for i, (path, _) in enumerate(scenes):
@@ -281,7 +290,8 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
                     predictions.append(front_scene.predict_scene(
                         model, path, os.path.join(work, str(i)), fjord_path=fjord_path,
                         prob_path=os.path.join(folders[0], stem + "_prob.tif") if folders[0] else None,
-                        progress=eng.progress, is_canceled=eng.is_canceled, log=feedback.pushInfo))
+                        progress=eng.progress, is_canceled=eng.is_canceled, log=feedback.pushInfo,
+                        symmetric=symmetric))
             with engine_errors(feedback):
                 static = front_scene.static_edges_of(predictions) if use_static else {}
             if static:

@@ -1,4 +1,4 @@
-"""The calving-front model's contract (CALFIN-style DeepLabV3+, front edge + ice/land mask).
+"""The calving-front model's contract (CALFIN-style DeepLabV3+, front edge + ice/land mask [+ rock]).
 
 ``python -m training fronts`` (``cli.py``) trains it; this module holds what
 training, export and evaluation must agree on: channels, normalisation,
@@ -24,22 +24,28 @@ NET_CONFIG = dict(widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), aspp_channels=6
                   decoder_channels=64)
 
 
-def model_metadata(tile_size=256, overlap=64, history_note=""):
+OUTPUTS = [
+    {"name": "front", "description": "probability that the pixel lies on the calving front (3 px wide)"},
+    {"name": "ice", "description": "probability of glacier ice or land (versus ocean and ice melange)"},
+    {"name": "rock", "description": "probability of rock: land that is not glacier ice (coast, nunataks, fjord walls)"},
+]
+
+
+def model_metadata(tile_size=256, overlap=64, history_note="", outputs=2):
+    """The contract of a front model with ``outputs`` heads (2: front, ice; 3: front, ice, rock)."""
     return {
         "task": "calving_front",
         "channels": CHANNELS,
         "normalization": NORMALIZATION,
         "tile_size": tile_size,
         "overlap": overlap,
-        "outputs": [
-            {"name": "front", "description": "probability that the pixel lies on the calving front (3 px wide)"},
-            {"name": "ice", "description": "probability of glacier ice or land (versus ocean and ice melange)"},
-        ],
+        "outputs": OUTPUTS[:outputs],
         "pixel_size_m": 50.0,
         "version": MODEL_VERSION,
         "training_data": TRAINING_DATA,
         "license": "CC BY 4.0 (weights derived from CC BY 4.0 data; credit both datasets)",
-        "description": "CALFIN-style DeepLabV3+ calving-front model (front edge + ice/land mask) " + history_note,
+        "description": ("CALFIN-style DeepLabV3+ calving-front model (front edge + ice/land mask"
+                        + (" + rock" if outputs > 2 else "") + ") " + history_note),
     }
 
 

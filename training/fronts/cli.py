@@ -34,6 +34,10 @@ def add_arguments(parser):
                         help="encoder widths of the four ResNet stages")
     parser.add_argument("--aspp-channels", type=int, default=NET_CONFIG["aspp_channels"])
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
+    parser.add_argument("--rock", action="store_true",
+                        help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
+                             "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
+                             "a two-output model the new head starts fresh")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--init", default=None,
                        help="start from saved weights: a torch checkpoint of this job or an ONNX model it exported "
@@ -59,7 +63,12 @@ def net_config(args):
     widths = tuple(int(w) for w in args.widths.split(","))
     if len(widths) != 4:
         raise SystemExit(f"--widths needs four numbers (one per ResNet stage), not {args.widths!r}")
-    return dict(NET_CONFIG, widths=widths, aspp_channels=args.aspp_channels, decoder_channels=args.decoder_channels)
+    if args.resume:  # the checkpoint's own network
+        import torch
+
+        return torch.load(args.resume, map_location="cpu", weights_only=True)["config"]
+    return dict(NET_CONFIG, widths=widths, aspp_channels=args.aspp_channels, decoder_channels=args.decoder_channels,
+                out_channels=3 if args.rock else 2)
 
 
 def load_data(data_root, limit=None, log=print):
@@ -99,17 +108,19 @@ def main(args):
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
         return
     ckpt = Path(args.checkpoint) if args.checkpoint else Path("build/fronts") / (out.stem + ".pt")
+    config = net_config(args)
+    outputs = config.get("out_channels", 2)
     net, history = train(
-        train_set, val_set, net_config=net_config(args), epochs=args.epochs, minutes=args.minutes,
+        train_set, val_set, net_config=config, epochs=args.epochs, minutes=args.minutes,
         batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, crop=args.crop, lr=args.lr,
-        seed=args.seed, init=args.init, meta=model_metadata(args.tile_size, args.overlap),
+        seed=args.seed, init=args.init, meta=model_metadata(args.tile_size, args.overlap, outputs=outputs),
         lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every, resume=args.resume,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     note = f"(trained {len(history)} epochs on CPU)"
     if args.init:
         note = f"(continued for {len(history)} epochs on CPU from {Path(args.init).name})"
-    meta = model_metadata(args.tile_size, args.overlap, note)
+    meta = model_metadata(args.tile_size, args.overlap, note, outputs=outputs)
     export_onnx(net, out, meta)
     metrics = {
         "settings": {k: v for k, v in vars(args).items() if k != "run"},

@@ -6,7 +6,11 @@ three targets of the same size:
 
 - ``edge``: 1 on the front line (3 px wide), 0 elsewhere;
 - ``ice``: 1 on glacier ice and land, 0 on ocean/melange;
-- ``ice_weight``: 1 where the ice target is known, 0 where it is not.
+- ``ice_weight``: 1 where the ice target is known, 0 where it is not;
+- ``rock``: 1 on rock (land that is not glacier), 0 on glacier ice and ocean, and
+  ``rock_weight``: 1 where that is known (SAR zones only; unknown on every
+  Landsat pixel). A model with a third output learns it, so the extraction can
+  tell a glacier front from a rocky coast.
 
 Landsat subsets only carry a front line. Their images are rotated so the
 glacier lies *below* the front and ocean/melange above it (checked visually
@@ -49,6 +53,13 @@ class Sample:
     edge_1px: np.ndarray  # (H, W) uint8 0/1, the thin line (for distances)
     ice: np.ndarray  # (H, W) uint8 0/1
     ice_weight: np.ndarray  # (H, W) uint8 0/1
+    rock: np.ndarray = None  # (H, W) uint8 0/1
+    rock_weight: np.ndarray = None  # (H, W) uint8 0/1; all 0 when unknown (Landsat)
+
+    def __post_init__(self):
+        if self.rock is None:
+            self.rock = np.zeros_like(self.ice)
+            self.rock_weight = np.zeros_like(self.ice)
 
 
 def layer_grey(band):
@@ -119,8 +130,9 @@ def load_sar(root, names=None):
         thick = ndimage.binary_dilation(thin, np.ones((3, 3), bool))
         ice = np.isin(zones, (2, 3)).astype(np.uint8)
         weight = (zones != 1).astype(np.uint8)
+        rock = (zones == 2).astype(np.uint8)
         samples.append(Sample(stem, "sar", stem.split("_")[0], layer_grey(band),
-                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight))
+                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight, rock, weight.copy()))
     return samples
 
 
@@ -130,6 +142,16 @@ def split(samples):
         return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else SAR_VAL_GLACIERS)
 
     return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
+
+
+def targets(edge, ice, ice_weight, inside, rock, rock_weight):
+    """The loss's target channels (``train.loss_fn``), in its order."""
+    return np.stack([edge, ice, ice_weight, inside, rock, rock_weight]).astype(np.float32)
+
+
+def sample_targets(s):
+    """Target channels of a whole sample (validation)."""
+    return targets(s.edge, s.ice, s.ice_weight, np.ones_like(s.edge), s.rock, s.rock_weight)
 
 
 class Augment:
@@ -148,7 +170,7 @@ class Augment:
     def __call__(self, s):
         rng = self.rng
         x = model_input(s.image)
-        t = np.stack([s.edge, s.ice, s.ice_weight]).astype(np.float32)
+        t = np.stack([s.edge, s.ice, s.ice_weight, s.rock, s.rock_weight]).astype(np.float32)
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)
         stack = np.concatenate([x, t, inside])
@@ -170,7 +192,8 @@ class Augment:
         y0 = int(rng.integers(h - c + 1))
         x0 = int(rng.integers(w - c + 1))
         stack = stack[:, y0:y0 + c, x0:x0 + c]
-        x, edge, ice, weight, inside = stack[:3], stack[3], stack[4], stack[5], stack[6]
+        x, edge, ice, weight, rock, rock_weight, inside = (stack[:3], stack[3], stack[4], stack[5], stack[6],
+                                                           stack[7], stack[8])
         inside = inside > 0.99
         # Contrast/brightness jitter per sample and Gaussian noise, then back to 0..1.
         gain = rng.uniform(0.8, 1.25)
@@ -181,4 +204,6 @@ class Augment:
         edge = (edge > 0.5).astype(np.float32)
         ice = (ice > 0.5).astype(np.float32)
         weight = ((weight > 0.99) & inside).astype(np.float32)
-        return x.astype(np.float32), np.stack([edge, ice, weight, inside.astype(np.float32)])
+        rock = (rock > 0.5).astype(np.float32)
+        rock_weight = ((rock_weight > 0.99) & inside).astype(np.float32)
+        return x.astype(np.float32), targets(edge, ice, weight, inside.astype(np.float32), rock, rock_weight)

@@ -18,7 +18,7 @@ LANDSAT_PIXEL_M = 49.0  # approximate; the subsets differ a little per glacier
 
 
 def predict_probabilities(model, image):
-    """(2, H, W) probabilities for a layered uint8 (3, H, W) image via the engine.
+    """(K, H, W) probabilities for a layered uint8 (3, H, W) image via the engine.
 
     ``model``: the engine's ``Model`` (ONNX) or ``training.torch_model.TorchModel`` (during training).
     """
@@ -28,14 +28,20 @@ def predict_probabilities(model, image):
     return np.asarray(predict_array(model, image.astype(np.float32), valid))
 
 
-def evaluate_model(model_path, samples, log=print, threads=2):
+def evaluate_model(model_path, samples, log=print, threads=2, symmetric=True):
+    """``symmetric``: average over the eight flips and turns of each tile, as detect_calving_fronts does
+    by default."""
     from plugin.engine.core.model import load_model
+    from plugin.engine.core.symmetry import Symmetric
 
     model = load_model(str(model_path), device="cpu", threads=threads)
+    if symmetric:
+        model = Symmetric(model)
     per_scene = []
     for s in samples:
         prob = predict_probabilities(model, s.image)
-        result = extract_fronts(prob[0], prob[1], max_fronts=5)  # as detect_calving_fronts by default
+        rock = prob[2] if len(prob) > 2 else None
+        result = extract_fronts(prob[0], prob[1], max_fronts=5, rock=rock)  # as detect_calving_fronts by default
         lines = [f.xy for f in result.accepted]
         ref = points_from_mask(s.edge_1px)
         d = symmetric_distance(points_from_lines(lines), ref)
@@ -47,7 +53,7 @@ def evaluate_model(model_path, samples, log=print, threads=2):
             cols = np.flatnonzero(s.edge_1px.any(axis=0))
             fjord = np.zeros(s.edge_1px.shape, np.uint8)
             fjord[:, cols.min() + 2: cols.max() - 1] = 1
-            fj_lines = [f.xy for f in extract_fronts(prob[0], prob[1], fjord=fjord).accepted]
+            fj_lines = [f.xy for f in extract_fronts(prob[0], prob[1], fjord=fjord, rock=rock).accepted]
             d_fjord = symmetric_distance(points_from_lines(fj_lines), ref)
         known = s.ice_weight > 0
         pred_ice, true_ice = prob[1] >= 0.5, s.ice > 0

@@ -1,4 +1,4 @@
-"""Training loop for the dual-head (front edge, ice/land mask) DeepLabV3+."""
+"""Training loop for the multi-head DeepLabV3+: front edge, ice/land mask and, with a third output, rock."""
 
 import math
 import os
@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from ..nets.deeplab import DeepLabV3Plus
 from ..torch_model import TorchModel
 from . import model_input, model_metadata
-from .data import Augment
+from .data import Augment, sample_targets
 from .evaluate import predict_probabilities
 
 EDGE_POS_WEIGHT = 10.0  # fronts cover ~1-2 % of a crop
@@ -27,21 +27,28 @@ def soft_iou_loss(prob, target, weight):
     return -torch.log((inter + 1.0) / (union + 1.0))
 
 
-def loss_fn(logits, target):
-    """Weighted BCE + (-ln soft IoU) on the edge head and on the ice head.
+def _masked_terms(logit, target, weight):
+    """BCE over the known pixels and -ln soft IoU of one head."""
+    bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+    bce = (bce * weight).sum() / weight.sum().clamp(min=1)
+    return bce, soft_iou_loss(torch.sigmoid(logit), target, weight)
 
-    ``target`` channels: edge, ice, ice weight (0 = unknown), inside image.
-    Returns the total and its four parts.
+
+def loss_fn(logits, target):
+    """Weighted BCE + (-ln soft IoU) on the edge head, on the ice head and (a third output) on the rock head.
+
+    ``target`` channels (``data.targets``): edge, ice, ice weight (0 = unknown), inside image, rock,
+    rock weight. Returns the total and its parts (four, or six with a rock head; a batch without any
+    known rock pixel, all Landsat, adds exactly zero to the rock terms).
     """
-    edge_t, ice_t, ice_w, inside = target.unbind(1)
+    edge_t, ice_t, ice_w, inside, rock_t, rock_w = target.unbind(1)
     pos_weight = torch.tensor(EDGE_POS_WEIGHT, device=logits.device)
     bce_edge = F.binary_cross_entropy_with_logits(logits[:, 0], edge_t, pos_weight=pos_weight, reduction="none")
     bce_edge = (bce_edge * inside).sum() / inside.sum().clamp(min=1)
     iou_edge = soft_iou_loss(torch.sigmoid(logits[:, 0]), edge_t, inside)
-    bce_ice = F.binary_cross_entropy_with_logits(logits[:, 1], ice_t, reduction="none")
-    bce_ice = (bce_ice * ice_w).sum() / ice_w.sum().clamp(min=1)
-    iou_ice = soft_iou_loss(torch.sigmoid(logits[:, 1]), ice_t, ice_w)
-    parts = (bce_edge, iou_edge, bce_ice, iou_ice)
+    parts = (bce_edge, iou_edge) + _masked_terms(logits[:, 1], ice_t, ice_w)
+    if logits.shape[1] > 2:
+        parts += _masked_terms(logits[:, 2], rock_t, rock_w)
     return sum(parts), parts
 
 
@@ -70,15 +77,20 @@ def validate(net, samples, meta=None):
         return {}
     model = TorchModel(net, meta or model_metadata())
     losses, inter, union, tp_p, n_p, tp_r, n_r = [], 0, 0, 0, 0, 0, 0
+    rock_inter = rock_union = 0
     for s in samples:
         prob = predict_probabilities(model, s.image)
-        target = np.stack([s.edge, s.ice, s.ice_weight, np.ones_like(s.edge)]).astype(np.float32)
+        target = sample_targets(s)
         logits = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None]
         losses.append(float(loss_fn(logits, torch.from_numpy(target)[None])[0]))
         known = s.ice_weight > 0
         pred_ice, true_ice = prob[1] > 0.5, s.ice > 0
         inter += int((pred_ice & true_ice & known).sum())
         union += int(((pred_ice | true_ice) & known).sum())
+        if len(prob) > 2:
+            known_rock, pred_rock, true_rock = s.rock_weight > 0, prob[2] > 0.5, s.rock > 0
+            rock_inter += int((pred_rock & true_rock & known_rock).sum())
+            rock_union += int(((pred_rock | true_rock) & known_rock).sum())
         # Edge precision/recall with a 2 px tolerance against the thin reference line.
         pred_edge = prob[0] > 0.5
         near_true = ndimage.binary_dilation(s.edge_1px > 0, iterations=2)
@@ -89,7 +101,8 @@ def validate(net, samples, meta=None):
         n_r += int((s.edge_1px > 0).sum())
     precision = tp_p / max(n_p, 1)
     recall = tp_r / max(n_r, 1)
-    return {
+    rock = {"rock_iou": rock_inter / max(rock_union, 1)} if rock_union else {}
+    return {**rock,
         "loss": float(np.mean(losses)),
         "ice_iou": inter / max(union, 1),
         "edge_precision_2px": precision,
@@ -154,7 +167,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     budget = minutes * 60 if minutes else None
     for epoch in range(done + 1, epochs + 1):
         net.train()
-        sums, n = np.zeros(5), 0
+        sums, n = np.zeros(1 + 2 * net.config["out_channels"]), 0
         for x, t in batches(train_samples, batch_size, samples_per_epoch, augment, rng):
             frac = (epoch - 1) / epochs
             if budget and lr_schedule == "budget":
@@ -224,4 +237,6 @@ def _format(row):
         v = row["val"]
         text += (f" | val loss {v['loss']:.3f} ice IoU {v['ice_iou']:.3f}"
                  f" edge F1@2px {v['edge_f1_2px']:.3f}")
+        if "rock_iou" in v:
+            text += f" rock IoU {v['rock_iou']:.3f}"
     return text

@@ -50,7 +50,9 @@ def _onnx_convs(path):
 def load_onnx_into(net, path, calibration):
     """Copy the ONNX weights at ``path`` into ``net``; ``calibration`` is a real input batch (N, C, H, W).
 
-    Raises ValueError when the graph does not match the network.
+    The last convolution (the heads) may have more output channels in ``net`` than in the file: the
+    file's heads are copied into the first ones and the others keep their fresh initialisation (a new
+    head trained on top of a trained network). Raises ValueError when the graph does not match otherwise.
     """
     net.eval()
     order = _call_order(net, calibration[:1])
@@ -63,15 +65,18 @@ def load_onnx_into(net, path, calibration):
     if len(convs) != len(pairs):
         raise ValueError(f"{path} has {len(convs)} convolutions, the network {len(pairs)}")
     with torch.no_grad():
-        for (conv, bn), (weight, bias) in zip(pairs, convs):
-            if tuple(conv.weight.shape) != weight.shape:
-                raise ValueError(f"{path}: convolution of shape {weight.shape} where the network has "
-                                 f"{tuple(conv.weight.shape)}")
-            conv.weight.copy_(torch.from_numpy(np.array(weight)))
+        for k, ((conv, bn), (weight, bias)) in enumerate(zip(pairs, convs)):
+            shape = tuple(conv.weight.shape)
+            new_heads = (k == len(pairs) - 1 and bn is None and shape[1:] == weight.shape[1:]
+                         and shape[0] > weight.shape[0])
+            if shape != weight.shape and not new_heads:
+                raise ValueError(f"{path}: convolution of shape {weight.shape} where the network has {shape}")
+            n = weight.shape[0]
+            conv.weight[:n].copy_(torch.from_numpy(np.array(weight)))
             if bn is None:
                 if conv.bias is None:
                     raise ValueError(f"{path}: a convolution has a bias where the network has none")
-                conv.bias.copy_(torch.from_numpy(np.array(bias)))
+                conv.bias[:n].copy_(torch.from_numpy(np.array(bias)))
             else:  # identity BatchNorm carrying the folded bias: exact in eval mode
                 bn.weight.fill_(1.0)
                 bn.bias.copy_(torch.from_numpy(np.array(bias)))

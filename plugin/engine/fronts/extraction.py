@@ -1,7 +1,8 @@
 """Calving-front lines from a front model's output (Qt-free).
 
-Inputs are the model's two probability maps for one scene: ``edge`` (the
-front line) and ``ice`` (glacier ice and land versus ocean and melange), plus
+Inputs are the model's probability maps for one scene: ``edge`` (the
+front line), ``ice`` (glacier ice and land versus ocean and melange) and, from
+a model with a third output, ``rock`` (land that is not glacier), plus
 an optional fjord mask (1 inside the fjord, 0 on and outside its walls), an
 optional valid mask and an optional static-edge mask (``static_edges``).
 
@@ -21,7 +22,10 @@ every step weighs both outputs rather than the length of a line alone:
    nodata (the network sees padding there and fires at that artificial
    edge), nothing on or outside the walls of a fjord mask; static edges
    (``static``, e.g. from ``static_edges.static_edge_mask`` over a stack of
-   scenes) keep ``static_weight`` of their evidence;
+   scenes) keep ``static_weight`` of their evidence; with a rock output, the
+   evidence is multiplied by 1 - the largest rock probability within
+   ``rock_reach_px``, so a boundary between ocean and rock (a coast, a
+   nunatak) is not a front while ice meeting ocean is;
 3. candidates: edge pixels (``edge_threshold``) with evidence, and ice/ocean
    boundary pixels whose evidence reaches ``boundary_threshold`` (this
    bridges stretches where the edge output is faint but the ice output
@@ -168,7 +172,7 @@ def evidence_map(edge, ice=None, valid=None, ice_threshold=0.5, boundary_reach_p
 
 
 def _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary_threshold, border_px,
-                static, static_weight, boundary_reach_px, unsure_margin):
+                static, static_weight, boundary_reach_px, unsure_margin, rock=None, rock_reach_px=2):
     """(candidate pixels, evidence, near-boundary or None); see the module docstring."""
     edge = np.asarray(edge, np.float32)
     valid = np.ones(edge.shape, bool) if valid is None else np.asarray(valid, bool).copy()
@@ -186,6 +190,10 @@ def _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary
         # Static edges (rock walls, coast) keep part of their evidence: a line wholly on them falls below
         # the minimum confidence, a front pinned along a stretch is not cut in two.
         evidence = np.where(np.asarray(static, bool), static_weight * evidence, evidence)
+    if rock is not None:
+        # both sides of a coast: the ocean pixels next to rock lose their evidence too
+        rock = np.clip(np.nan_to_num(np.where(valid, np.asarray(rock, np.float32), 0.0), nan=0.0), 0.0, 1.0)
+        evidence = evidence * (1.0 - ndimage.maximum_filter(rock, size=2 * rock_reach_px + 1))
     cand = (np.nan_to_num(edge) >= edge_threshold) & (evidence > 0)
     if boundary is not None:
         # the ice/ocean boundary bridges faint stretches of the front where the edge output is weak
@@ -195,10 +203,10 @@ def _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary
 
 def candidate_mask(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, ice_threshold=0.5,
                    boundary_threshold=0.25, border_px=3, static=None, static_weight=0.5, boundary_reach_px=2,
-                   unsure_margin=0.2):
+                   unsure_margin=0.2, rock=None, rock_reach_px=2):
     """The pixels front lines are traced from (bool (H, W)); see the module docstring."""
     return _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary_threshold, border_px,
-                       static, static_weight, boundary_reach_px, unsure_margin)[0]
+                       static, static_weight, boundary_reach_px, unsure_margin, rock, rock_reach_px)[0]
 
 
 def _skeleton(mask):
@@ -317,14 +325,14 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
                    boundary_threshold=0.25, min_length_px=20.0, min_confidence=0.5, max_gap=8.0,
                    min_piece_px=5.0, wall_reach_px=6.0, max_fronts=1, border_px=3, static=None,
                    static_weight=0.5, boundary_reach_px=2, unsure_margin=0.2, companion_ratio=0.5,
-                   trim_below=0.5):
+                   trim_below=0.5, rock=None, rock_reach_px=2):
     """Front lines from probability maps; see the module docstring. Returns an ``Extraction``.
 
     ``static``: optional bool mask of static edges (rock walls, coast), e.g. from
     ``static_edges.static_edge_mask`` over a stack of scenes of one domain; their evidence is
     multiplied by ``static_weight``. ``trim_below``: each line's ends are cut back to the stretch
     whose evidence exceeds it the most (0 keeps whole lines). ``companion_ratio``: see ``weaker``
-    in the module docstring.
+    in the module docstring. ``rock``: optional rock probability (a model's third output).
     ``min_length_px``/``min_confidence`` decide the quality flag; pieces shorter
     than ``min_piece_px`` are dropped as noise. At most ``max_fronts`` lines
     (``None``: all): good ones first, then by supported length.
@@ -332,11 +340,12 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
     edge = np.asarray(edge, np.float32)
     if edge.ndim != 2:
         raise ValueError(f"edge probability must be 2-D, got shape {edge.shape}")
-    for name, arr in (("ice", ice), ("fjord", fjord), ("valid", valid), ("static", static)):
+    for name, arr in (("ice", ice), ("fjord", fjord), ("valid", valid), ("static", static), ("rock", rock)):
         if arr is not None and np.shape(arr) != edge.shape:
             raise ValueError(f"{name} has shape {np.shape(arr)} but the edge probability has {edge.shape}")
     cand, evidence, near = _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary_threshold,
-                                       border_px, static, static_weight, boundary_reach_px, unsure_margin)
+                                       border_px, static, static_weight, boundary_reach_px, unsure_margin, rock,
+                                       rock_reach_px)
     skel = _skeleton(cand)
     # the closing must not creep back onto walls, static edges, the scene border or evidence-free ground
     skel &= (evidence > 0) | cand

@@ -108,24 +108,28 @@ class ScenePrediction:
 
     src_path: str
     layered: str  # the 3-band layering (the input itself when it was layered already)
-    prob_path: str  # band ``i_front`` front, band ``i_ice`` ice probability, nodata -1
+    prob_path: str  # band ``i_front`` front, ``i_ice`` ice, ``i_rock`` rock probability, nodata -1
     i_front: int
     i_ice: object  # int or None
     crs: object
     transform: object
     pixel_size: float
     fjord: object = None  # uint8 (H, W) on the scene grid, or None
+    i_rock: object = None  # int or None (a model without a rock output)
 
 
 def predict_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, progress=None, is_canceled=None,
-                  log=None):
+                  log=None, symmetric=True):
     """Layer (when grey) and run the model over one scene; returns a ``ScenePrediction``.
 
     ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
     image. ``work_dir`` receives temporary files (caller removes it). A fjord
-    mask is read (and checked) here, before the model runs.
+    mask is read (and checked) here, before the model runs. ``symmetric``:
+    average the network over the eight flips and quarter turns of each tile
+    (``core.symmetry``), so the result does not depend on the scene's orientation.
     """
     from ..core.inference import predict_raster
+    from ..core.symmetry import Symmetric
 
     names = list(model.outputs)
     if "front" not in names:
@@ -133,6 +137,7 @@ def predict_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, pr
                          "a calving-front model needs an output named 'front'")
     i_front = names.index("front")
     i_ice = names.index("ice") if "ice" in names else None
+    i_rock = names.index("rock") if "rock" in names else None
 
     def step(start, span):
         return (lambda f: progress(start + span * f)) if progress else None
@@ -152,11 +157,12 @@ def predict_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, pr
         layered = os.path.join(work_dir, stem + "_layered.tif")
         layer_calfin_raster(src_path, layered, progress=step(0.0, 0.2), is_canceled=is_canceled)
     probs = prob_path or os.path.join(work_dir, stem + "_prob.tif")
-    predict_raster(model, layered, prob_path=probs, progress=step(0.2, 0.8), is_canceled=is_canceled, log=log,
+    predict_raster(Symmetric(model) if symmetric else model, layered, prob_path=probs, progress=step(0.2, 0.8),
+                   is_canceled=is_canceled, log=log,
                    warn=(lambda message: log(f"{name}: {message}")) if log else None)
     if progress:
         progress(1.0)
-    return ScenePrediction(src_path, layered, probs, i_front, i_ice, crs, transform, pixel_size, fjord)
+    return ScenePrediction(src_path, layered, probs, i_front, i_ice, crs, transform, pixel_size, fjord, i_rock)
 
 
 def static_edges_of(predictions, min_scenes=None):
@@ -204,10 +210,11 @@ def extract_scene(prediction, qa_path=None, static=None, edge_threshold=0.5, min
         raise ValueError(f"{name} holds no valid pixels (all nodata)")
     edge = np.where(valid, prob[p.i_front], 0.0)
     ice = np.where(valid, prob[p.i_ice], np.nan) if p.i_ice is not None else None
+    rock = np.where(valid, prob[p.i_rock], 0.0) if p.i_rock is not None else None
     min_length_px = min_length_m / p.pixel_size if p.pixel_size > 0 else 0.0
     extraction = extract_fronts(edge, None if ice is None else np.nan_to_num(ice, nan=0.0), p.fjord, valid,
                                 edge_threshold=edge_threshold, min_confidence=min_confidence,
-                                min_length_px=min_length_px, max_fronts=max_fronts, static=static)
+                                min_length_px=min_length_px, max_fronts=max_fronts, static=static, rock=rock)
     fronts = extraction.fronts if include_rejected else extraction.accepted
     classes = ice_classes(ice, valid) if ice is not None else None
     result = SceneResult(parse_scene_name(p.src_path), p.crs, p.transform, p.pixel_size, fronts,
@@ -225,7 +232,7 @@ def extract_scene(prediction, qa_path=None, static=None, edge_threshold=0.5, min
 def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_path=None,
                  edge_threshold=0.5, min_confidence=0.5, min_length_m=1000.0, max_fronts=1,
                  include_rejected=False, static=None,
-                 progress=None, is_canceled=None, log=None):
+                 progress=None, is_canceled=None, log=None, symmetric=True):
     """Run the whole pipeline on one scene file; returns a ``SceneResult``.
 
     ``src_path`` is a 1-band grey scene (layered here) or the 3-band layered
@@ -236,7 +243,7 @@ def detect_scene(model, src_path, work_dir, fjord_path=None, prob_path=None, qa_
     """
     prediction = predict_scene(model, src_path, work_dir, fjord_path, prob_path,
                                progress=(lambda f: progress(0.9 * f)) if progress else None,
-                               is_canceled=is_canceled, log=log)
+                               is_canceled=is_canceled, log=log, symmetric=symmetric)
     result = extract_scene(prediction, qa_path, static, edge_threshold, min_confidence, min_length_m, max_fronts,
                            include_rejected, is_canceled)
     if progress:

@@ -1,0 +1,45 @@
+"""Test-time averaging over the eight flips and quarter turns of each tile.
+
+A network trained with every flip and quarter turn still answers a little
+differently for a scene turned by 90 or 180 degrees (measured in
+``weights/calving_front.md``). ``Symmetric(model)`` runs the network on the
+eight transforms of each tile batch, turns each answer back and averages, so
+the output is the same, pixel for pixel, however the tile is flipped or turned
+(a scene turned as a whole also gets its tiles in other places; the
+difference left is that of the tiling). It costs eight network runs per tile.
+"""
+
+import numpy as np
+
+# (quarter turns, mirror) of the dihedral group of the square
+TRANSFORMS = tuple((k, flip) for flip in (False, True) for k in range(4))
+
+
+def _forward(batch, k, flip):
+    out = batch[..., ::-1] if flip else batch
+    return np.rot90(out, k, axes=(-2, -1))
+
+
+def _backward(batch, k, flip):
+    out = np.rot90(batch, -k, axes=(-2, -1))
+    return out[..., ::-1] if flip else out
+
+
+class Symmetric:
+    """A model (the engine's ``Model`` or training's ``TorchModel``) whose ``predict`` averages over
+    ``TRANSFORMS``; every other attribute is the wrapped model's."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def predict(self, batch):
+        batch = np.asarray(batch, np.float32)
+        total = None
+        for k, flip in TRANSFORMS:
+            pred = self.model.predict(np.ascontiguousarray(_forward(batch, k, flip)))
+            pred = _backward(np.asarray(pred, np.float32), k, flip)
+            total = pred.copy() if total is None else total + pred
+        return total / len(TRANSFORMS)
