@@ -242,3 +242,25 @@ def test_real_landsat_scene(tmp_path):
     expected = predict_array(model, array, valid=valid, stats=scene_stats)
     np.testing.assert_allclose(pr[valid], expected[0][valid], atol=1e-4)
     assert stats["tiles_skipped"] >= 1  # corner tiles of the collar are empty
+
+
+def test_scene_statistics_read_in_strips_with_progress(tmp_path):
+    """The statistics' sample is read in strips (a percentage while a large scene is sampled): the
+    same pixels as one read, the centre pixel of each whole 10 x 10 cell."""
+    rng = np.random.default_rng(2)
+    array = rng.random((2, 1003, 907), dtype=np.float32)
+    src_path = write_tif(tmp_path / "in.tif", array, **UTM_GRID)
+    seen = []
+    with rasterio.open(src_path) as src:
+        strips = raster_io.decimated_samples(src, [1, 2], max_pixels=10_000, progress=seen.append)
+        whole = raster_io.decimated_samples(src, [1, 2], max_pixels=10_000, steps=1)
+    for a, b, band in zip(strips, whole, array):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, band[5:1000:10, 5:900:10].ravel())
+    assert len(seen) == 20 and seen == sorted(seen) and seen[-1] == 1.0
+    model = load_model(str(conv_net(tmp_path / "pct.onnx",
+                                    normalization=[{"method": "percentile", "low": 1, "high": 99}] * 2)))
+    progress = []
+    predict_raster(model, src_path, prob_path=tmp_path / "p.tif", progress=progress.append)
+    before_tiles = [p for p in progress if p <= inference.STATS_SHARE]
+    assert len(before_tiles) >= 20 and progress == sorted(progress) and progress[-1] == pytest.approx(1.0)

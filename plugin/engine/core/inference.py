@@ -31,6 +31,7 @@ from .cancel import check_cancel
 NODATA_PROB = -1.0
 NODATA_CLASS = 255
 GDAL_CACHE_BYTES = 256 * 1024 * 1024
+STATS_SHARE = 0.05  # of the progress bar: the scene statistics before the first tile
 
 
 # ---------------------------------------------------------------- band mapping
@@ -283,7 +284,9 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
         bands = resolve_bands(model.channels, src.count, src.descriptions, band_map)
         if log is not None:
             log("Bands used: " + ", ".join(f"{c}=band {b}" for c, b in zip(model.channels, bands)))
-        stats = normalize.scene_stats(src, bands, norms)
+        # the first 5 %: the statistics' read pass (seconds on a large scene), then the tiles
+        stats = normalize.scene_stats(src, bands, norms,
+                                      progress=(lambda f: progress(STATS_SHARE * f)) if progress else None)
         if log is not None:
             log(f"Normalisation statistics: {stats}")
         positive = 0
@@ -311,8 +314,9 @@ def predict_raster(model, src_path, prob_path=None, class_path=None, band_map=No
                     cls = np.where(covered, hit.astype(np.uint8), NODATA_CLASS)
                     class_dst.write(cls.astype(np.uint8), 1, window=window)
 
+            tiles_progress = (lambda f: progress(STATS_SHARE + (1.0 - STATS_SHARE) * f)) if progress else None
             run, skipped = _run(model, src.height, src.width, _read_strip_raster(src, bands), emit,
-                                norms, stats, tile, ovl, batch_size, progress, is_canceled)
+                                norms, stats, tile, ovl, batch_size, tiles_progress, is_canceled)
             if run == 0:
                 raise ValueError("the input raster has no valid pixels (every pixel is nodata)")
     result = dict(tiles_run=run, tiles_skipped=skipped, provider=model.providers_used[0],

@@ -41,12 +41,13 @@ def channel_stats(values, norm, is_float):
     return stats
 
 
-def scene_stats(src, bands, norms, max_pixels=STATS_PIXELS):
-    """Per-channel statistics of an open rasterio dataset (``bands`` 1-based)."""
+def scene_stats(src, bands, norms, max_pixels=STATS_PIXELS, progress=None):
+    """Per-channel statistics of an open rasterio dataset (``bands`` 1-based); ``progress(fraction)``
+    follows the read of the sample."""
     if not any(needs_sample(n) for n in norms):  # fixed scaling: no read pass needed
         return [{"db": n.get("db", "never") == "always"} for n in norms]
     stats = []
-    samples = raster_io.decimated_samples(src, bands, max_pixels=max_pixels)
+    samples = raster_io.decimated_samples(src, bands, max_pixels=max_pixels, progress=progress)
     for band, norm, values in zip(bands, norms, samples):
         is_float = np.issubdtype(np.dtype(src.dtypes[band - 1]), np.floating)
         if values.size == 0:

@@ -114,23 +114,30 @@ def read_window(src, bands, window=None):
     return values, valid
 
 
-def decimated_samples(src, bands, max_pixels=4_000_000):
+def decimated_samples(src, bands, max_pixels=4_000_000, progress=None, steps=20):
     """Valid values of each band, read at reduced resolution (for scene statistics).
 
-    All bands come from one read: pixel-interleaved files store all bands in
-    each block, so reading them together decodes the file once.
+    Every ``factor``-th pixel (nearest) of the largest block of whole ``factor`` x ``factor`` cells,
+    read in up to ``steps`` strips so ``progress(fraction)`` can report on a large scene; the exact
+    ratio makes the strips pick the same pixels as one read would. All bands come from each read:
+    pixel-interleaved files store all bands in each block, so reading them together decodes the file once.
     """
     factor = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
-    shape = (len(bands), max(1, src.height // factor), max(1, src.width // factor))
-    data = _read(src, list(bands), out_shape=shape, masked=True,
-                    resampling=rasterio.enums.Resampling.nearest)
-    samples = []
-    for band in data:
-        values = band.compressed()
-        if np.issubdtype(values.dtype, np.floating):
-            values = values[np.isfinite(values)]
-        samples.append(values)
-    return samples
+    out_h, out_w = max(1, src.height // factor), max(1, src.width // factor)
+    used_w = min(src.width, out_w * factor)
+    rows = max(1, math.ceil(out_h / max(1, steps)))
+    parts = [[] for _ in bands]
+    for r0 in range(0, out_h, rows):
+        n = min(rows, out_h - r0)
+        window = Window(0, r0 * factor, used_w, min(src.height - r0 * factor, n * factor))
+        data = _read(src, list(bands), window=window, out_shape=(len(bands), n, out_w), masked=True,
+                     resampling=rasterio.enums.Resampling.nearest)
+        for values, band in zip(parts, data):
+            v = band.compressed()
+            values.append(v[np.isfinite(v)] if np.issubdtype(v.dtype, np.floating) else v)
+        if progress is not None:
+            progress(min(1.0, (r0 + n) / out_h))
+    return [np.concatenate(values) for values in parts]
 
 
 # ---------------------------------------------------------------- geometry of grids
