@@ -128,7 +128,8 @@ def sar_like(h=150, w=170, seed=0):
 # ``write_scene`` writes into a folder:
 # * ``sar.tif``: 2 x 2 ETCI 2021 Sentinel-1 tiles (x 8-9, y 22-23, in the held-out strip;
 #   512 x 512 px, 10 m, 28 % water) as float32 linear power (the 8-bit rendering read as a
-#   linear dB scale, -30..0 dB), nodata NaN where the rendering has 0, placed in UTM 14N over
+#   linear dB scale, -30..0 dB), nodata NaN where the rendering has 0 in both bands (a pixel at 0 in
+#   one band only is water the rendering clipped: 99.9 % of those are labelled water), placed in UTM 14N over
 #   Dallas so the real HydroSHEDS DEM covers it. (The placement is made up; the pixels are real.)
 # * ``optical.tif``: the real Landsat 7 subset (3 bands, uint8) re-placed over the same area at 10 m.
 # * ``dswe.tif``: DSWE-coded labels from the ETCI labels (1 water, 0 not water, 9 "cloud" in one
@@ -154,10 +155,11 @@ def etci_block(etci, x0, y0, n=2):
     return vv, vh, water
 
 
-def to_linear(v8):
+def to_linear(v8, nodata):
+    """Power from the 8-bit rendering read as -30..0 dB; NaN where ``nodata``."""
     db = v8.astype(np.float32) / 255.0 * 30.0 - 30.0
     out = np.power(10.0, db / 10.0).astype(np.float32)
-    out[v8 == 0] = np.nan
+    out[nodata] = np.nan
     return out
 
 
@@ -168,13 +170,14 @@ def write_scene(folder, etci, misc, x0=8, y0=22):
     folder.mkdir(parents=True, exist_ok=True)
     vv, vh, water = etci_block(etci, x0, y0)
     size = vv.shape[0]
+    nodata = (vv == 0) & (vh == 0)
     grid = {"crs": UTM14, "transform": WATER_TRANSFORM}
-    write_tif(folder / "sar.tif", np.stack([to_linear(vv), to_linear(vh)]), nodata=float("nan"),
+    write_tif(folder / "sar.tif", np.stack([to_linear(vv, nodata), to_linear(vh, nodata)]), nodata=float("nan"),
               descriptions=["VV", "VH"], **grid)
     copy_raster(Path(misc, "landsat7_RGB.byte.tif"), folder / "optical.tif", **grid)
     dswe = water.astype(np.uint8)
     dswe[: size // 4, : size // 4] = 9  # a "cloud" block
-    dswe[(vv == 0) | (vh == 0)] = 255
+    dswe[nodata] = 255
     write_tif(folder / "dswe.tif", dswe, nodata=255, **grid)
     return {"sar": folder / "sar.tif", "optical": folder / "optical.tif",
-            "dswe": folder / "dswe.tif", "water": water, "valid": (vv > 0) & (vh > 0)}
+            "dswe": folder / "dswe.tif", "water": water, "valid": ~nodata}
