@@ -83,6 +83,34 @@ def test_build_stack_processing_run(run_alg, scene, tmp_path):
     assert not (tmp_path / "x.tif").exists()
 
 
+def test_build_stack_picks_the_polarisations_of_a_downloaded_product(qgis_process, scene, tmp_path):
+    """Every GeoTIFF of an unpacked ASF RTC product (as Download ASF products returns them, in any order):
+    the stack takes ..._HH.tif and ..._HV.tif by name, in the order of the polarisations."""
+    product = tmp_path / "AP_26510_FBD_F0960_RT1"
+    product.mkdir()
+    with rasterio.open(scene["sar"]) as src:
+        vv, vh = src.read(1), src.read(2)
+        grid = {"crs": src.crs, "transform": src.transform}
+    files = [write_tif(product / "AP_26510_FBD_F0960_RT1_HV.tif", vh[None], nodata=float("nan"), **grid),
+             write_tif(product / "AP_26510_FBD_F0960_RT1_ls_map.tif", np.ones((1,) + vv.shape, np.uint8), **grid),
+             write_tif(product / "AP_26510_FBD_F0960_RT1_HH.tif", vv[None], nodata=float("nan"), **grid),
+             write_tif(product / "AP_26510_FBD_F0960_RT1.dem.tif", np.zeros((1,) + vv.shape, np.float32), **grid)]
+    out = tmp_path / "stack.tif"
+    res = qgis_process("build_water_stack", {"SAR": files, "POLARISATIONS": "HH,HV", "OUTPUT": out})
+    assert res["results"]["CHANNELS"] == "HH,HV" and res["results"]["SAR_UNITS"] == "dB"
+    with rasterio.open(out) as st:
+        hh, hv = st.read(1, masked=True), st.read(2, masked=True)
+    valid = ~hh.mask & np.isfinite(vv)
+    np.testing.assert_allclose(hh[valid], 10 * np.log10(vv[valid]), atol=1e-4)
+    np.testing.assert_allclose(hv[valid], 10 * np.log10(vh[valid]), atol=1e-4)
+    # the files of two scenes: which HH is meant? The run says so and writes nothing.
+    other = write_tif(tmp_path / "AP_27000_FBD_F0960_RT1_HH.tif", vv[None], nodata=float("nan"), **grid)
+    proc = qgis_process("build_water_stack", {"SAR": files + [other], "POLARISATIONS": "HH,HV",
+                                              "OUTPUT": tmp_path / "two.tif"}, expect_failure=True)
+    assert "2 SAR rasters have HH in their file names" in proc.stdout + proc.stderr
+    assert not (tmp_path / "two.tif").exists()
+
+
 @pytest.mark.slow  # HAND, stack, chips, a training run and detection, each through the command line
 def test_stack_chips_train_export_detect(qgis_process, run_alg, scene, tmp_path):
     """The 8-channel ALOS+optical path on a tiny real-data stack, end to end."""

@@ -19,7 +19,9 @@ from qgis.core import (
     QgsProcessingModelOutput,
     QgsProcessingModelParameter,
     QgsProcessingParameterAuthConfig,
+    QgsProcessingParameterDateTime,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
@@ -208,10 +210,64 @@ def fronts_from_landsat():
     return model
 
 
+def water_from_asf():
+    model = QgsProcessingModelAlgorithm("Surface water from ASF scenes", "Surface water", "Surface water")
+    model.setHelpContent({
+        "ALG_DESC": (
+            "From an area to a water map: searches ASF for radiometrically terrain-corrected scenes over "
+            "the area (ALOS PALSAR RTC by default, as the water study used), downloads and unpacks the "
+            "first one, stacks its two polarisations in dB (picked by file name from the product's "
+            "GeoTIFFs), fetches the Copernicus GLO-30 DEM and ASF's HAND onto the scene's grid, and "
+            "detects surface water (method auto: the threshold method for calibrated backscatter, with "
+            "HAND). Needs internet access and an Earthdata login."),
+        "area": "Polygon layer with the area of interest.",
+        "start": "First acquisition date.",
+        "end": "Last acquisition date.",
+        "dataset": "ASF dataset (ALOS PALSAR or Sentinel-1).",
+        "level": "Processing level: a GeoTIFF product such as RTC_HI_RES (ALOS PALSAR).",
+        "polarisations": "The product's two polarisations, co-polarised first (HH,HV or VV,VH).",
+        "auth": "QGIS authentication configuration (Basic) with an Earthdata login.",
+        "ALG_CREATOR": "Waterline",
+    })
+    _input(model, QgsProcessingParameterFeatureSource(
+        "area", "Area of interest", [QgsProcessing.TypeVectorPolygon]), 100, 80)
+    _input(model, QgsProcessingParameterDateTime(
+        "start", "Start date", QgsProcessingParameterDateTime.Date, optional=True), 100, 160)
+    _input(model, QgsProcessingParameterDateTime(
+        "end", "End date", QgsProcessingParameterDateTime.Date, optional=True), 100, 220)
+    _input(model, QgsProcessingParameterEnum(
+        "dataset", "Dataset", ["ALOS PALSAR", "Sentinel-1"], defaultValue=0), 100, 280)
+    _input(model, QgsProcessingParameterString("level", "Processing level", defaultValue="RTC_HI_RES"), 100, 340)
+    _input(model, QgsProcessingParameterString("polarisations", "Polarisations", defaultValue="HH,HV"), 100, 400)
+    _input(model, QgsProcessingParameterAuthConfig("auth", "Earthdata login"), 100, 460)
+    _child(model, "waterline:search_asf", "search", "Search ASF over the area",
+           {"AOI": Source.fromModelParameter("area"), "START": Source.fromModelParameter("start"),
+            "END": Source.fromModelParameter("end"), "DATASET": Source.fromModelParameter("dataset"),
+            "PROCESSING_LEVEL": Source.fromModelParameter("level"), "MAX_RESULTS": Source.fromStaticValue(1)},
+           {"OUTPUT": "ASF footprints"}, 350, 80)
+    _child(model, "waterline:download_asf", "download", "Download and unpack the scene",
+           {"INPUT": Source.fromChildOutput("search", "OUTPUT"), "AUTH": Source.fromModelParameter("auth"),
+            "UNZIP": Source.fromStaticValue(True)},
+           {"FOLDER": "SAR products", "OUTPUT": "Downloaded files"}, 600, 80)
+    _child(model, "waterline:build_water_stack", "stack", "Stack the polarisations in dB",
+           {"SAR": Source.fromChildOutput("download", "GEOTIFFS"),
+            "POLARISATIONS": Source.fromModelParameter("polarisations")},
+           {"OUTPUT": "SAR stack"}, 850, 80)
+    _child(model, "waterline:fetch_dem_hand", "hand", "Fetch DEM and HAND onto the scene grid",
+           {"GRID": Source.fromChildOutput("stack", "OUTPUT")},
+           {"OUTPUT_DEM": "DEM", "OUTPUT_HAND": "HAND"}, 850, 240)
+    _child(model, "waterline:detect_water", "detect", "Detect surface water",
+           {"INPUT": Source.fromChildOutput("stack", "OUTPUT"), "HAND": Source.fromChildOutput("hand", "OUTPUT_HAND")},
+           {"OUTPUT_MASK": "Water mask", "OUTPUT_PROB": "Water likelihood", "OUTPUT_POLYGONS": "Water polygons"},
+           1100, 80)
+    model.updateDestinationParameters()
+    return model
+
+
 # file name -> builder. The model's name is what the toolbox shows and the second half of its
 # id (waterline:<name>); the file name stays a plain word.
 MODEL_BUILDERS = {"calfin_preprocessing": calfin_preprocessing, "glacier_change": glacier_change,
-                  "fronts_from_landsat": fronts_from_landsat}
+                  "fronts_from_landsat": fronts_from_landsat, "water_from_asf": water_from_asf}
 
 
 def main():

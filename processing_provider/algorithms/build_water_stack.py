@@ -81,7 +81,10 @@ class BuildWaterStack(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
             self.SAR, "SAR rasters (one multi-band or one per polarisation)", QgsProcessing.TypeRaster),
             "One raster with a band per polarisation, or one single-band raster per polarisation "
-            "(e.g. ASF RTC _VV.tif and _VH.tif); the first defines the output grid."))
+            "(e.g. ASF RTC _VV.tif and _VH.tif), in the order of the polarisations; the first defines "
+            "the output grid. Given more rasters than polarisations (every GeoTIFF of a downloaded "
+            "product, as Download ASF products returns them), the one whose file name has the "
+            "polarisation as a word (..._HH.tif) is taken for each, and the log says which."))
         self.addParameter(with_help(QgsProcessingParameterString(
             self.POLARISATIONS, "Polarisations, in order (VV,VH or HH,HV)", defaultValue="VV,VH"),
             "Names of the SAR bands in order: 'VV,VH' or 'HH,HV'."))

@@ -17,6 +17,7 @@ renderings cannot be converted back to physical units; write them with
 
 import contextlib
 import os
+import re
 
 import numpy as np
 import rasterio
@@ -30,6 +31,30 @@ NODATA = -9999.0
 WINDOW = 1024
 OPTICAL = ("RED", "NIR", "SWIR1", "SWIR2")
 SAR_OUTPUTS = ("db", "linear", "as_is")
+
+
+def polarisation_files(paths, names):
+    """One single-band raster per polarisation, picked by file name from more rasters than names.
+
+    A product's folder holds more than its backscatter (ASF RTC: ``*_HH.tif``, ``*_HV.tif`` next to
+    ``*_ls_map.tif``, ``*.dem.tif``; OPERA RTC-S1: ``*_VV.tif``, ``*_VH.tif``, ``*_mask.tif``): the
+    raster for ``VV`` is the one whose file name has ``VV`` as a word (between ``_ - .`` or at an end).
+    Raises ValueError naming what is missing or ambiguous (the files of several scenes).
+    """
+    picked = []
+    for name in names:
+        hits = [p for p in paths
+                if name in re.split(r"[_\-.\s]+", os.path.splitext(os.path.basename(str(p)))[0].upper())]
+        listing = ", ".join(os.path.basename(str(p)) for p in hits)
+        if not hits:
+            raise ValueError(f"none of the {len(paths)} SAR rasters has {name} in its file name (e.g. "
+                             f"..._{name}.tif): give one raster per polarisation, in the order "
+                             f"{', '.join(names)}")
+        if len(hits) > 1:
+            raise ValueError(f"{len(hits)} SAR rasters have {name} in their file names ({listing}): give the "
+                             "files of one scene")
+        picked.append(hits[0])
+    return picked
 
 
 def _looks_linear(src, band):
@@ -86,8 +111,9 @@ def build_stack(sar_paths, out_path, sar_names=("VV", "VH"), sar_input="auto", s
                 resampling="bilinear", block=1024, progress=None, is_canceled=None, log=None):
     """Write the stack to ``out_path``; return {"channels": [...], "sar_units": ..., ...}.
 
-    ``sar_paths``: one raster with a band per polarisation, or one raster per
-    polarisation (``sar_names`` gives the names in the same order).
+    ``sar_paths``: one raster with a band per polarisation, one raster per
+    polarisation (``sar_names`` gives the names in the same order), or more
+    rasters, from which ``polarisation_files`` picks one per polarisation by name.
     """
     if sar_output not in SAR_OUTPUTS:
         raise ValueError(f"sar_output must be one of {', '.join(SAR_OUTPUTS)}")
@@ -95,6 +121,11 @@ def build_stack(sar_paths, out_path, sar_names=("VV", "VH"), sar_input="auto", s
         raise ValueError("sar_input must be auto, linear or db")
     sar_paths = [sar_paths] if isinstance(sar_paths, (str, bytes)) or hasattr(sar_paths, "__fspath__") else list(sar_paths)
     sar_names = [n.strip().upper() for n in (sar_names.split(",") if isinstance(sar_names, str) else sar_names)]
+    if len(sar_paths) > len(sar_names):  # e.g. every GeoTIFF of a downloaded product
+        sar_paths = polarisation_files(sar_paths, sar_names)
+        if log is not None:
+            log("SAR rasters picked by name: " + ", ".join(
+                f"{n}={os.path.basename(str(p))}" for n, p in zip(sar_names, sar_paths)))
     resampling = Resampling[resampling] if isinstance(resampling, str) else resampling
     with rasterio.open(sar_paths[0]) as ref:
         if ref.crs is None:
