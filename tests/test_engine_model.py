@@ -68,6 +68,13 @@ def test_no_metadata_refused(tmp_path):
     assert "bare.onnx" in str(err.value)
 
 
+def test_input_scale_is_optional_and_checked(tmp_path):
+    assert load_model(conv_net(tmp_path / "plain.onnx")).meta["input_scale"] == "any"
+    assert load_model(conv_net(tmp_path / "r8.onnx", meta={"input_scale": "render8"})).meta["input_scale"] == "render8"
+    with pytest.raises(ContractError, match="input_scale 'bytes' is not one of any, calibrated, render8"):
+        load_model(conv_net(tmp_path / "bad.onnx", meta={"input_scale": "bytes"}))
+
+
 def test_bad_json_refused(tmp_path):
     path = conv_net(tmp_path / "m.onnx", meta={"normalization": "[{'method': 'none'"})
     with pytest.raises(ContractError, match="normalization is not valid JSON"):

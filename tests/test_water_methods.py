@@ -44,6 +44,22 @@ def test_the_model_method_on_the_same_scene(qgis_process, pxs10, tmp_path):
     assert iou_against_label(tmp_path / "mask.tif") >= 0.75
 
 
+@pytest.mark.weights
+def test_a_model_for_8_bit_renderings_on_calibrated_input_is_named_as_such(pxs10, tmp_path):
+    """water_s1.onnx declares input_scale render8 (ETCI tiles, each stretched on its own): run on a dB
+    GeoTIFF with METHOD=model it still runs, and the log says the threshold method suits the input."""
+    import qgis_cli
+
+    from plugin.engine.core.model import read_meta
+
+    assert read_meta(ROOT / "weights" / "water_s1.onnx")["input_scale"] == "render8"
+    proc = qgis_cli.call(*qgis_cli.run_args("detect_water", {
+        "INPUT": pxs10, "METHOD": "model", "OUTPUT_MASK": str(tmp_path / "mask.tif")}))
+    assert "trained on 8-bit renderings" in proc.stdout + proc.stderr
+    assert "METHOD auto or threshold suits it" in proc.stdout + proc.stderr
+    assert (tmp_path / "mask.tif").exists()
+
+
 @pytest.mark.parametrize("method", ["threshold", pytest.param("model", marks=pytest.mark.weights)])
 def test_a_geographic_input_gives_the_same_mask_on_its_own_grid(qgis_process, pxs10, tmp_path, method):
     geo = mw.write_geographic("pxs10", tmp_path / "pxs10_4326.tif")

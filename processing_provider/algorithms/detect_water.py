@@ -160,6 +160,9 @@ class DetectWater(QgsProcessingAlgorithm):
                     else f"{pol} no water" for pol, entry in info["thresholds"].items())
             else:
                 model = self._model(parameters, context, path, feedback)
+                mismatch = water_detect.scale_mismatch(model, path)
+                if mismatch:
+                    feedback.pushWarning("Warning: " + mismatch)
                 info = water_detect.model_water(
                     model, path, mask_path, prob_path, self.parameterAsDouble(parameters, self.THRESHOLD, context),
                     progress=engine.progress, is_canceled=engine.is_canceled, log=feedback.pushInfo,

@@ -53,6 +53,9 @@ def add_arguments(parser):
     parser.add_argument("--training-data", default=None, help="training data credit (metadata)")
     parser.add_argument("--license", default="CC BY 4.0", help="licence of the weights (metadata)")
     parser.add_argument("--version", default="1.0")
+    parser.add_argument("--input-scale", choices=("auto", "any", "calibrated", "render8"), default="auto",
+                        help="what the model's input values are (metadata input_scale); auto: render8 for "
+                             "--etci (8-bit tiles, each stretched on its own), any for chips")
     parser.add_argument("--init", help="start from these torch weights (.pt written by an earlier run)")
     parser.add_argument("--report", help="write the measured numbers as JSON here (default: OUT.json)")
 
@@ -113,6 +116,7 @@ def model_metadata(args, channels, norms, credit):
         "training_data": credit,
         "license": args.license,
         "description": f"ResNet-U-Net (widths {args.widths}) surface water from {','.join(channels)}",
+        "input_scale": ("render8" if args.etci else "any") if args.input_scale == "auto" else args.input_scale,
     }
 
 

@@ -20,6 +20,9 @@ Keys (all stored as strings in ``metadata_props``):
     training_data       what it was trained on (with credits)
     license             licence of the weights
     description         one-line human description (optional)
+    input_scale         what the input values are (optional; INPUT_SCALES): "calibrated"
+                        (backscatter in dB or power on a fixed scale), "render8" (8-bit
+                        renderings, each stretched on its own: no absolute level), "any"
 
 The input tensor is float32, shape (N, C, H, W) with dynamic N, H and W, and
 C equal to the number of channels. The output tensor is (N, K, H, W).
@@ -42,6 +45,8 @@ REQUIRED_KEYS = (
     "training_data",
     "license",
 )
+
+INPUT_SCALES = ("any", "calibrated", "render8")
 
 # method -> parameters it needs. Units of input values are whatever the raster holds.
 #   none        x
@@ -111,6 +116,9 @@ def parse_metadata(props):
             isinstance(o, dict) and o.get("name") for o in meta["outputs"]
         ):
             problems.append("outputs must be a non-empty list of {name, description}")
+    meta["input_scale"] = props.get("input_scale", "any").strip() or "any"
+    if meta["input_scale"] not in INPUT_SCALES:
+        problems.append(f"input_scale {meta['input_scale']!r} is not one of {', '.join(INPUT_SCALES)}")
     if problems:
         raise ContractError("malformed model metadata: " + "; ".join(problems))
     return meta

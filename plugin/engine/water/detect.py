@@ -8,6 +8,8 @@ on any CRS: a geographic input is processed on its UTM zone and written back on
 its own grid (``warp.on_metric_grid``), like the threshold method does.
 """
 
+import os
+
 import rasterio
 
 from ..core import inference
@@ -28,6 +30,16 @@ def choose_method(method, src_path, model_given=False):
             return "model", "a model file was given"
         return threshold.auto_method(src_path)
     return method, f"method '{method}' was chosen"
+
+
+def scale_mismatch(model, src_path):
+    """A sentence when a model declared for 8-bit renderings (``input_scale`` render8) is given
+    calibrated backscatter, else None."""
+    if model.meta.get("input_scale") != "render8" or threshold.auto_method(src_path)[0] != "threshold":
+        return None
+    return (f"the model {os.path.basename(str(model.path))} was trained on 8-bit renderings, each stretched "
+            "on its own (input_scale render8); this input is calibrated backscatter, where the threshold "
+            "method measured better (weights/water_threshold.md): METHOD auto or threshold suits it")
 
 
 def model_water(model, src_path, mask_path, prob_path=None, water_threshold=0.5,
