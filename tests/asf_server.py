@@ -1,7 +1,8 @@
 """A local HTTPS stand-in for CMR, Earthdata Login and the ASF data pool.
 
-Started by the tests on 127.0.0.1 with a throw-away self-signed certificate
-(the tests trust it through REQUESTS_CA_BUNDLE). It answers:
+Started by the tests on 127.0.0.1 (``replay_server.HttpsReplayServer``: a
+throw-away self-signed certificate the tests trust through REQUESTS_CA_BUNDLE).
+It answers:
 
 - ``POST /search/granules.umm_json``: asf_search's CMR query, with the
   recorded real granules in ``tests/data/asf_replay.json`` (derived by
@@ -19,46 +20,14 @@ Started by the tests on 127.0.0.1 with a throw-away self-signed certificate
 """
 
 import base64
-import datetime
-import ipaddress
 import json
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
+from replay_server import HttpsReplayServer, ReplayHandler
+
 REPLAY = Path(__file__).with_name("data") / "asf_replay.json"
 TOKEN = "replay-bearer-token-0123456789"
-
-
-def self_signed_cert(folder):
-    """Write cert.pem/key.pem for 127.0.0.1 into ``folder``; return the paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.utcnow()
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = Path(folder)
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
 
 
 def _attr(umm, name):
@@ -96,41 +65,50 @@ def _query_shape(form):
     return None
 
 
-class ReplayServer:
+class AsfHandler(ReplayHandler):
+    def _basic_ok(self):
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return False
+        user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+        return user == self.owner.username and pw == self.owner.password
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qsl(self.rfile.read(length).decode())
+        self._record(form)
+        path = urlparse(self.path).path
+        if path == "/search/granules.umm_json":
+            return self._json(200, self.owner.search(form))
+        if path == "/api/users/find_or_create_token":
+            if not self._basic_ok():
+                return self._json(401, {"error": "invalid_credentials"})
+            return self._json(200, {"access_token": TOKEN, "token_type": "Bearer"})
+        return self._json(404, {"errors": [f"no such path {path}"]})
+
+    def do_GET(self):  # noqa: N802
+        self._record()
+        url = urlparse(self.path)
+        if url.path == "/oauth/authorize":
+            if not self._basic_ok():
+                return self._json(401, {"error": "invalid_credentials"})
+            target = dict(parse_qsl(url.query))["redirect_uri"]
+            return self._send(302, headers={"Location": f"{target}?code=replay"})
+        if url.path == "/login":
+            return self._send(200, b"ok", {"Set-Cookie": "asf-urs=replay-cookie; Path=/"})
+        if url.path in self.owner.files:
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self._json(401, {"error": "login required"})
+            return self._file(self.owner.files[url.path])
+        return self._json(404, {"errors": [f"no such path {url.path}"]})
+
+
+class ReplayServer(HttpsReplayServer):
+    Handler = AsfHandler
+
     def __init__(self, folder, username, password):
-        self.cert, key = self_signed_cert(folder)
-        self.username, self.password = username, password
         self.granules = json.loads(REPLAY.read_text())["granules"]
-        self.files = {}  # "/datapool/..." -> dict(content=bytes, drop_once=bool)
-        self.requests = []  # (method, path, headers dict, form list)
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
-
-    def url(self, path):
-        return f"https://{self.host}{path}"
-
-    def add_file(self, path, content, drop_once=False):
-        self.files[path] = dict(content=content, drop_once=drop_once)
-        return self.url(path)
-
-    def recorded(self, path_prefix):
-        with self.lock:
-            return [r for r in self.requests if r[1].startswith(path_prefix)]
+        super().__init__(folder, username, password)
 
     # ---------------------------------------------------------------- CMR
     def search(self, form):
@@ -158,94 +136,3 @@ class ReplayServer:
                     "https://datapool.asf.alaska.edu/", f"https://{self.host}/datapool/")
                 items.append({"meta": granule["meta"], "umm": json.loads(text)})
         return {"hits": len(items), "took": 3, "items": items[:page]}
-
-    # ------------------------------------------------------------ handler
-    def _handler(server):  # noqa: N805 - closure over the ReplayServer
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-            timeout = 20
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _json(self, status, data, headers=None):
-                self._send(status, json.dumps(data).encode(),
-                           dict({"Content-Type": "application/json"}, **(headers or {})))
-
-            def _basic_ok(self):
-                auth = self.headers.get("Authorization", "")
-                if not auth.startswith("Basic "):
-                    return False
-                user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
-                return user == server.username and pw == server.password
-
-            def _record(self, form=None):
-                with server.lock:
-                    server.requests.append((self.command, self.path, dict(self.headers), form))
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qsl(self.rfile.read(length).decode())
-                self._record(form)
-                path = urlparse(self.path).path
-                if path == "/search/granules.umm_json":
-                    return self._json(200, server.search(form))
-                if path == "/api/users/find_or_create_token":
-                    if not self._basic_ok():
-                        return self._json(401, {"error": "invalid_credentials"})
-                    return self._json(200, {"access_token": TOKEN, "token_type": "Bearer"})
-                return self._json(404, {"errors": [f"no such path {path}"]})
-
-            def do_GET(self):
-                self._record()
-                url = urlparse(self.path)
-                if url.path == "/oauth/authorize":
-                    if not self._basic_ok():
-                        return self._json(401, {"error": "invalid_credentials"})
-                    target = dict(parse_qsl(url.query))["redirect_uri"]
-                    return self._send(302, headers={"Location": f"{target}?code=replay"})
-                if url.path == "/login":
-                    return self._send(200, b"ok", {"Set-Cookie": "asf-urs=replay-cookie; Path=/"})
-                if url.path in server.files:
-                    if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                        return self._json(401, {"error": "login required"})
-                    return self._file(server.files[url.path])
-                return self._json(404, {"errors": [f"no such path {url.path}"]})
-
-            def _file(self, spec):
-                content = spec["content"]
-                total = len(content)
-                start = 0
-                rng = self.headers.get("Range", "")
-                if rng.startswith("bytes=") and rng.endswith("-"):
-                    start = int(rng[6:-1])
-                    if start >= len(content):
-                        return self._send(416, headers={"Content-Range": f"bytes */{total}"})
-                body = content[start:]
-                if start:
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(total - start))
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
-                if spec["drop_once"] and not start:
-                    spec["drop_once"] = False
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.close()  # simulate a dropped connection
-                    return
-                self.wfile.write(body)
-
-        return Handler

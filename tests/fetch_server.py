@@ -1,8 +1,8 @@
 """A local HTTPS stand-in for the USGS STAC API, USGS ERS login, USGS data and the
 public tile buckets (Hansen GFC, Copernicus GLO-30 DEM, ASF GLO-30 HAND).
 
-Built like ``asf_server.ReplayServer`` (whose throw-away certificate it
-reuses; tests trust it through REQUESTS_CA_BUNDLE). It answers:
+A ``replay_server.HttpsReplayServer``, like ``asf_server.ReplayServer`` (tests
+trust its throw-away certificate through REQUESTS_CA_BUNDLE). It answers:
 
 - ``GET /stac-server``, ``/stac-server/conformance``: the API landing page.
 - ``POST /stac-server/search`` (and GET with the same parameters): the
@@ -28,13 +28,7 @@ repository.
 
 import datetime as dt
 import json
-import os
 import secrets
-import ssl
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
@@ -42,7 +36,9 @@ from urllib.parse import parse_qsl, urlparse
 import numpy as np
 import pytest
 
-from asf_server import self_signed_cert
+from replay_server import (  # noqa: F401 (RecordingFeedback: for the test modules)
+    HttpsReplayServer, RecordingFeedback, ReplayHandler, login_fixtures,
+)
 
 REPLAY = Path(__file__).with_name("data") / "stac_replay.json"
 USGS = "https://landsatlook.usgs.gov"
@@ -244,48 +240,93 @@ def _query_ok(props, query):
     return True
 
 
-class FetchServer:
+class FetchHandler(ReplayHandler):
+    def _session(self):
+        cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        return COOKIE in cookie and cookie[COOKIE].value in self.owner.sessions
+
+    def _login_page(self, error=""):
+        token = secrets.token_hex(8)
+        self.owner.csrf.add(token)
+        page = ("<html><body><form method='post' action='/login'>"
+                f"<input type='hidden' name='csrf' value='{token}'/>"
+                "<input name='username'/><input type='password' name='password'/>"
+                f"</form><p class='error'>{error}</p></body></html>")
+        self._send(200, page.encode(), {"Content-Type": "text/html"})
+
+    def do_POST(self):  # noqa: N802
+        server = self.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        path = urlparse(self.path).path
+        if path == "/stac-server/search":
+            body = json.loads(raw or "{}")
+            self._record(body)
+            return self._json(200, server.search(body), "application/geo+json")
+        if path == "/login":
+            form = dict(parse_qsl(raw))
+            self._record({k: ("***" if k == "password" else v) for k, v in form.items()})
+            if (form.get("csrf") in server.csrf and form.get("username") == server.username
+                    and form.get("password") == server.password):
+                token = secrets.token_hex(16)
+                server.sessions.add(token)
+                return self._send(302, headers={
+                    "Location": f"https://{server.host}/",
+                    "Set-Cookie": f"{COOKIE}={token}; Path=/; Secure; HttpOnly"})
+            return self._login_page("Invalid username/password")
+        self._record(raw)
+        return self._json(404, {"code": "NotFound", "description": f"no such path {path}"})
+
+    def do_HEAD(self):  # noqa: N802
+        self.do_GET()
+
+    def do_GET(self):  # noqa: N802
+        server = self.owner
+        self._record()
+        url = urlparse(self.path)
+        path = url.path.rstrip("/") or "/"
+        if path == "/stac-server":
+            return self._json(200, server._rewrite(server.replay["landing"]))
+        if path == "/stac-server/conformance":
+            return self._json(200, {"conformsTo": server.replay["landing"]["conformsTo"]})
+        if path == "/stac-server/search":
+            query = dict(parse_qsl(url.query))
+            body = {k: v for k, v in query.items()}
+            for key in ("collections", "ids"):
+                if key in body:
+                    body[key] = body[key].split(",")
+            for key in ("intersects", "query"):
+                if key in body:
+                    body[key] = json.loads(body[key])
+            if "bbox" in body:
+                body["bbox"] = body["bbox"].split(",")
+            return self._json(200, server.search(body), "application/geo+json")
+        if path == "/login":
+            return self._login_page()
+        if path == "/":
+            return self._send(200, b"<html>USGS ERS home</html>", {"Content-Type": "text/html"})
+        spec = server.files.get(url.path)
+        if spec is None:
+            return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>",
+                              {"Content-Type": "application/xml"})
+        if spec["auth"] and not self._session():
+            return self._send(302, headers={
+                "Location": f"https://{server.host}/login?RET_ADDR={url.path}"})
+        return self._file(spec, "image/tiff")
+
+
+class FetchServer(HttpsReplayServer):
+    Handler = FetchHandler
+
     def __init__(self, folder, username, password):
-        self.cert, key = self_signed_cert(folder)
-        self.username, self.password = username, password
         self.replay = json.loads(REPLAY.read_text())
-        self.files = {}
-        self.requests = []  # (method, path, headers, body)
         self.csrf = set()
         self.sessions = set()
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
-
-    def url(self, path):
-        return f"https://{self.host}{path}"
+        super().__init__(folder, username, password)
 
     @property
     def stac_url(self):
         return self.url("/stac-server")
-
-    def add_file(self, path, content, drop_once=False, auth=False):
-        self.files[path] = dict(content=content, drop_once=drop_once, auth=auth)
-        return self.url(path)
-
-    def recorded(self, path_prefix, method=None):
-        with self.lock:
-            return [r for r in self.requests if r[1].startswith(path_prefix)
-                    and (method is None or r[0] == method)]
 
     def _rewrite(self, data):
         return json.loads(json.dumps(data).replace(USGS, f"https://{self.host}"))
@@ -333,134 +374,6 @@ class FetchServer:
             "links": links,
         })
 
-    # ------------------------------------------------------------ handler
-    def _handler(server):  # noqa: N805 - closure over the FetchServer
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-            timeout = 20
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _json(self, status, data, content_type="application/json"):
-                self._send(status, json.dumps(data).encode(), {"Content-Type": content_type})
-
-            def _record(self, body=None):
-                with server.lock:
-                    server.requests.append((self.command, self.path, dict(self.headers), body))
-
-            def _session(self):
-                cookie = SimpleCookie(self.headers.get("Cookie", ""))
-                return COOKIE in cookie and cookie[COOKIE].value in server.sessions
-
-            def _login_page(self, error=""):
-                token = secrets.token_hex(8)
-                server.csrf.add(token)
-                page = ("<html><body><form method='post' action='/login'>"
-                        f"<input type='hidden' name='csrf' value='{token}'/>"
-                        "<input name='username'/><input type='password' name='password'/>"
-                        f"</form><p class='error'>{error}</p></body></html>")
-                self._send(200, page.encode(), {"Content-Type": "text/html"})
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                path = urlparse(self.path).path
-                if path == "/stac-server/search":
-                    body = json.loads(raw or "{}")
-                    self._record(body)
-                    return self._json(200, server.search(body), "application/geo+json")
-                if path == "/login":
-                    form = dict(parse_qsl(raw))
-                    self._record({k: ("***" if k == "password" else v) for k, v in form.items()})
-                    if (form.get("csrf") in server.csrf and form.get("username") == server.username
-                            and form.get("password") == server.password):
-                        token = secrets.token_hex(16)
-                        server.sessions.add(token)
-                        return self._send(302, headers={
-                            "Location": f"https://{server.host}/",
-                            "Set-Cookie": f"{COOKIE}={token}; Path=/; Secure; HttpOnly"})
-                    return self._login_page("Invalid username/password")
-                self._record(raw)
-                return self._json(404, {"code": "NotFound", "description": f"no such path {path}"})
-
-            def do_HEAD(self):  # noqa: N802
-                self.do_GET()
-
-            def do_GET(self):  # noqa: N802
-                self._record()
-                url = urlparse(self.path)
-                path = url.path.rstrip("/") or "/"
-                if path == "/stac-server":
-                    return self._json(200, server._rewrite(server.replay["landing"]))
-                if path == "/stac-server/conformance":
-                    return self._json(200, {"conformsTo": server.replay["landing"]["conformsTo"]})
-                if path == "/stac-server/search":
-                    query = dict(parse_qsl(url.query))
-                    body = {k: v for k, v in query.items()}
-                    for key in ("collections", "ids"):
-                        if key in body:
-                            body[key] = body[key].split(",")
-                    for key in ("intersects", "query"):
-                        if key in body:
-                            body[key] = json.loads(body[key])
-                    if "bbox" in body:
-                        body["bbox"] = body["bbox"].split(",")
-                    return self._json(200, server.search(body), "application/geo+json")
-                if path == "/login":
-                    return self._login_page()
-                if path == "/":
-                    return self._send(200, b"<html>USGS ERS home</html>", {"Content-Type": "text/html"})
-                spec = server.files.get(url.path)
-                if spec is None:
-                    return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>",
-                                      {"Content-Type": "application/xml"})
-                if spec["auth"] and not self._session():
-                    return self._send(302, headers={
-                        "Location": f"https://{server.host}/login?RET_ADDR={url.path}"})
-                return self._file(spec)
-
-            def _file(self, spec):
-                content = spec["content"]
-                total = len(content)
-                start = 0
-                rng = self.headers.get("Range", "")
-                if rng.startswith("bytes=") and rng.endswith("-"):
-                    start = int(rng[6:-1])
-                    if start >= total:
-                        return self._send(416, headers={"Content-Range": f"bytes */{total}"})
-                body = content[start:]
-                if start:
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(total - start))
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("Content-Type", "image/tiff")
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if spec["drop_once"] and not start:
-                    spec["drop_once"] = False
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.close()  # a dropped connection
-                    return
-                self.wfile.write(body)
-
-        return Handler
-
 
 # ------------------------------------------------------------------ test fixtures and helpers
 # Shared by tests/test_fetch_*.py (import them into a test module to use them).
@@ -468,109 +381,6 @@ class FetchServer:
 USER = "waterline-usgs-tester"
 PASSWORD = "Usgs-pw-NEVER-leak-4d2a"  # appears nowhere but the auth databases
 WRONG = "Wrong-usgs-NOLEAK-91bb"
-MASTER = "waterline-test-master"  # the throw-away auth databases' master password (as test_asf)
 GOOD_CFG, BAD_CFG = "wlusgs1", "wlusgs2"
-PROFILE = Path(__file__).resolve().parents[1] / "build" / "qgis-profile"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = FetchServer(tmp_path_factory.mktemp("fetch-replay"), USER, PASSWORD).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def trusted(server, monkeypatch):
-    """requests (and so pystac-client) trusts the replay server's certificate."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.cert)
-    return server
-
-
-class RecordingFeedback:
-    """A QgsProcessingFeedback that keeps every message it is given."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class Feedback(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.text = []
-
-            def _keep(self, message, *args):
-                self.text.append(str(message))
-
-            pushInfo = pushDebugInfo = pushCommandInfo = pushConsoleInfo = _keep  # noqa: N815
-            pushWarning = setProgressText = _keep  # noqa: N815
-
-            def reportError(self, message, fatal=False):  # noqa: N802
-                self.text.append(str(message))
-
-        return Feedback()
-
-
-def no_secret(*texts):
-    for text in texts:
-        assert PASSWORD not in str(text) and WRONG not in str(text)
-
-
-@pytest.fixture(scope="module")
-def authcfg(qgis_app):
-    """Basic configurations (right and wrong password) in this QGIS's auth database."""
-    from qgis.core import QgsApplication, QgsAuthMethodConfig
-
-    manager = QgsApplication.authManager()
-    if not manager.masterPasswordIsSet():  # another test may have unlocked it already
-        assert manager.setMasterPassword(MASTER, True), (
-            "the test auth database under .qgis-settings has another master password; "
-            "delete .qgis-settings (pytest-qgis recreates it)")
-    for cfg_id, password in ((GOOD_CFG, PASSWORD), (BAD_CFG, WRONG)):
-        manager.removeAuthenticationConfig(cfg_id)
-        config = QgsAuthMethodConfig("Basic")
-        config.setId(cfg_id)
-        config.setName(f"USGS test {cfg_id}")
-        config.setConfig("username", USER)
-        config.setConfig("password", password)
-        assert manager.storeAuthenticationConfig(config)[0]
-    yield GOOD_CFG
-    for cfg_id in (GOOD_CFG, BAD_CFG):
-        manager.removeAuthenticationConfig(cfg_id)
-
-
-AUTH_DB_SCRIPT = """
-import sys
-from qgis.core import QgsApplication, QgsAuthMethodConfig
-app = QgsApplication([], False)
-app.initQgis()
-manager = QgsApplication.authManager()
-assert manager.setMasterPassword(sys.argv[1], True), "master password"
-for cfg_id, password in zip(sys.argv[3::2], sys.argv[4::2]):
-    config = QgsAuthMethodConfig("Basic")
-    config.setId(cfg_id)
-    config.setName("USGS " + cfg_id)
-    config.setConfig("username", sys.argv[2])
-    config.setConfig("password", password)
-    assert manager.storeAuthenticationConfig(config)[0], cfg_id
-app.exitQgis()
-"""
-
-
-@pytest.fixture(scope="module")
-def headless_auth(qgis_process_enabled):
-    """An auth database + master password file in the throw-away profile (for qgis_process)."""
-    folder = PROFILE / "usgs-auth"
-    if folder.exists():
-        for child in folder.iterdir():
-            child.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, QGIS_AUTH_DB_DIR_PATH=str(folder))
-    env.pop("QGIS_AUTH_PASSWORD_FILE", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", AUTH_DB_SCRIPT, MASTER, USER, GOOD_CFG, PASSWORD, BAD_CFG, WRONG],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    password_file = folder / "master-password"
-    password_file.write_text(MASTER + "\n")
-    password_file.chmod(0o600)
-    return folder, password_file
+server, trusted, authcfg, headless_auth, no_secret = login_fixtures(
+    FetchServer, USER, PASSWORD, WRONG, (GOOD_CFG, BAD_CFG), "USGS", "usgs-auth")

@@ -10,8 +10,6 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -22,54 +20,20 @@ from rasterio.transform import from_origin
 
 import qgis_cli
 from asf_server import TOKEN, ReplayServer
+from replay_server import RecordingFeedback, login_fixtures
 from plugin.engine.fetch import asf as asf_client
 from plugin.engine.core.cancel import Cancelled
 from rasters import write_vector
 
-ROOT = Path(__file__).resolve().parents[1]
 USER = "waterline-tester"
 PASSWORD = "Pw-never-LEAK-9f3c1e"  # appears nowhere but the auth database
 WRONG = "Wrong-pw-NOLEAK-77aa"
-MASTER = "waterline-test-master"  # the throw-away auth databases' master password
 GOOD_CFG, BAD_CFG = "wlasf01", "wlasf02"
 REPLAY = json.loads((Path(__file__).with_name("data") / "asf_replay.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory):
-    server = ReplayServer(tmp_path_factory.mktemp("replay"), USER, PASSWORD).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def trusted(replay, monkeypatch):
-    """requests (and so asf_search) trusts the replay server's certificate."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", replay.cert)
-    return replay
-
-
-class RecordingFeedback:
-    """A QgsProcessingFeedback that keeps every message it is given."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class Feedback(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.text = []
-
-            def _keep(self, message, *args):
-                self.text.append(str(message))
-
-            pushInfo = pushDebugInfo = pushCommandInfo = pushConsoleInfo = _keep  # noqa: N815
-            pushWarning = setProgressText = _keep  # noqa: N815
-
-            def reportError(self, message, fatal=False):  # noqa: N802
-                self.text.append(str(message))
-
-        return Feedback()
+server, trusted, authcfg, headless_auth, _no_secret = login_fixtures(
+    ReplayServer, USER, PASSWORD, WRONG, (GOOD_CFG, BAD_CFG), "Earthdata", "asf-auth")
 
 
 def _expected(group, file_id):
@@ -296,38 +260,10 @@ def _footprint_gpkg(path, rows):
                         [{"granule": g, "url": u, "size_bytes": s, "md5": m} for g, u, s, m in rows])
 
 
-@pytest.fixture(scope="module")
-def authcfg(qgis_app):
-    """Basic configurations (right and wrong password) in this QGIS's auth database."""
-    from qgis.core import QgsApplication, QgsAuthMethodConfig
-
-    manager = QgsApplication.authManager()
-    if not manager.masterPasswordIsSet():  # another test may have unlocked it already
-        assert manager.setMasterPassword(MASTER, True), (
-            "the test auth database under .qgis-settings has another master password; "
-            "delete .qgis-settings (pytest-qgis recreates it)")
-    for cfg_id, password in ((GOOD_CFG, PASSWORD), (BAD_CFG, WRONG)):
-        manager.removeAuthenticationConfig(cfg_id)
-        config = QgsAuthMethodConfig("Basic")
-        config.setId(cfg_id)
-        config.setName(f"Earthdata test {cfg_id}")
-        config.setConfig("username", USER)
-        config.setConfig("password", password)
-        assert manager.storeAuthenticationConfig(config)[0]
-    yield GOOD_CFG
-    for cfg_id in (GOOD_CFG, BAD_CFG):
-        manager.removeAuthenticationConfig(cfg_id)
-
-
 def _download_params(trusted, layer, folder, cfg=GOOD_CFG, **extra):
     return dict({"INPUT": layer, "AUTH": cfg, "FOLDER": str(folder), "UNZIP": True,
                  "EDL_HOST": trusted.host, "ASF_AUTH_HOST": trusted.host,
                  "OUTPUT": "memory:"}, **extra)
-
-
-def _no_secret(*texts):
-    for text in texts:
-        assert PASSWORD not in str(text) and WRONG not in str(text)
 
 
 def test_download_completes_resumes_unpacks_and_skips(run_alg, trusted, authcfg, tmp_path):
@@ -417,44 +353,6 @@ def test_download_refuses_a_url_outside_asf(run_alg, trusted, authcfg, tmp_path)
 
 
 # --------------------------------------------------- download (qgis_process)
-
-AUTH_DB_SCRIPT = """
-import sys
-from qgis.core import QgsApplication, QgsAuthMethodConfig
-app = QgsApplication([], False)
-app.initQgis()
-manager = QgsApplication.authManager()
-assert manager.setMasterPassword(sys.argv[1], True), "master password"
-for cfg_id, password in zip(sys.argv[3::2], sys.argv[4::2]):
-    config = QgsAuthMethodConfig("Basic")
-    config.setId(cfg_id)
-    config.setName("Earthdata " + cfg_id)
-    config.setConfig("username", sys.argv[2])
-    config.setConfig("password", password)
-    assert manager.storeAuthenticationConfig(config)[0], cfg_id
-app.exitQgis()
-"""
-
-
-@pytest.fixture(scope="module")
-def headless_auth(qgis_process_enabled):
-    """An auth database + master password file in the throw-away profile."""
-    folder = ROOT / "build" / "qgis-profile" / "asf-auth"
-    if folder.exists():
-        for child in folder.iterdir():
-            child.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, QGIS_AUTH_DB_DIR_PATH=str(folder))
-    env.pop("QGIS_AUTH_PASSWORD_FILE", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", AUTH_DB_SCRIPT, MASTER, USER, GOOD_CFG, PASSWORD, BAD_CFG, WRONG],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    password_file = folder / "master-password"
-    password_file.write_text(MASTER + "\n")
-    password_file.chmod(0o600)
-    return folder, password_file
-
 
 def test_download_through_qgis_process(qgis_process, trusted, headless_auth, monkeypatch,
                                        tmp_path):

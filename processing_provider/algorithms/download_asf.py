@@ -20,13 +20,12 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import asf as asf_client
-from ...plugin.engine.core.cancel import Cancelled
 from ..common import (
-    GROUPS, add_rows, advanced, EngineFeedback, group_icon, help_string, help_url, make_fields,
-    require_fields, require_source, with_help,
+    GROUPS, add_rows, advanced, group_icon, help_string, help_url, make_fields, require_fields,
+    require_source, with_help,
 )
 from ..outputs import RunOutputs
-from ._fetch_common import basic_login
+from ._fetch_common import PreparedLogin, basic_login, check_urls, download_all
 
 
 def earthdata_login(authcfg):
@@ -38,7 +37,7 @@ def earthdata_login(authcfg):
     return basic_login(authcfg, "Earthdata")
 
 
-class DownloadAsf(QgsProcessingAlgorithm):
+class DownloadAsf(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     URL_FIELD = "URL_FIELD"
     SIZE_FIELD = "SIZE_FIELD"
@@ -51,7 +50,6 @@ class DownloadAsf(QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     GEOTIFFS = "GEOTIFFS"
     DOWNLOADED = "DOWNLOADED"
-    _login = None  # (user, password) read in prepareAlgorithm, dropped once used
 
     def name(self):
         return "download_asf"
@@ -148,11 +146,8 @@ class DownloadAsf(QgsProcessingAlgorithm):
                             ("status", QVariant.String), ("size_bytes", QVariant.LongLong),
                             ("geotiffs", QVariant.String)])
 
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        # Runs in the main thread: a master password prompt (desktop) must not
-        # come from the background thread that runs processAlgorithm.
-        self._login = earthdata_login(self.parameterAsString(parameters, self.AUTH, context))
-        return True
+    def read_login(self, parameters, context):
+        return earthdata_login(self.parameterAsString(parameters, self.AUTH, context))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         source = require_source(self, parameters, self.INPUT, context,
@@ -200,20 +195,12 @@ class DownloadAsf(QgsProcessingAlgorithm):
                          str(md5) if md5 else None))
         if not jobs:
             raise QgsProcessingException("The footprint layer has no feature with a download URL.")
-        for _, url, _, _ in jobs:
-            try:
-                asf_client.check_url(url, extra_hosts=hosts)
-            except asf_client.AsfError as exc:
-                raise QgsProcessingException(str(exc)) from None
+        check_urls(asf_client.check_url, [url for _, url, _, _ in jobs], hosts)
         return jobs
 
     def _session(self, parameters, context, hosts, feedback):
         """A logged-in Earthdata session and the secrets to scrub from messages."""
-        username, password = self._login or (None, None)
-        self._login = None
-        if password is None:  # not prepared in the main thread (direct call)
-            username, password = earthdata_login(
-                self.parameterAsString(parameters, self.AUTH, context))
+        username, password = self.take_login(parameters, context)
         secrets = [password]
         try:
             session = asf_client.login(username, password, *hosts)
@@ -226,37 +213,22 @@ class DownloadAsf(QgsProcessingAlgorithm):
     @staticmethod
     def _download(session, jobs, folder, unzip, secrets, feedback):
         """Fetch every job; (GeoTIFF paths, files fetched, report rows). Raises when any failed."""
-        geotiffs, fetched, failures, rows = [], 0, [], []
-        for i, (granule, url, size, md5) in enumerate(jobs):
-            if feedback.isCanceled():
-                break
-            engine = EngineFeedback.item(feedback, i, len(jobs))
-            feedback.pushInfo(f"[{i + 1}/{len(jobs)}] {granule}: {url}")
-            try:
-                result = asf_client.download_file(
-                    session, url, folder, size=size, md5=md5, progress=engine.progress,
-                    is_canceled=engine.is_canceled, info=engine.info)
-                tifs = []
-                if unzip and result.path.lower().endswith(".zip"):
-                    tifs = asf_client.unpack_zip(result.path, engine.is_canceled)
-            except Cancelled:
-                break
-            except asf_client.AuthError as exc:  # the same login fails for every file
-                raise QgsProcessingException(asf_client.scrub(exc, secrets)) from None
-            except (ValueError, OSError) as exc:
-                feedback.reportError(f"{granule}: {asf_client.scrub(exc, secrets)}")
-                failures.append(granule)
-                continue
-            fetched += result.status != "skipped"
+        def fetch(job, engine):
+            granule, url, size, md5 = job
+            result = asf_client.download_file(
+                session, url, folder, size=size, md5=md5, progress=engine.progress,
+                is_canceled=engine.is_canceled, info=engine.info)
+            tifs = []
+            if unzip and result.path.lower().endswith(".zip"):
+                tifs = asf_client.unpack_zip(result.path, engine.is_canceled)
             feedback.pushInfo(f"{granule}: {result.status} ({result.size} bytes)"
                               + (f", {len(tifs)} GeoTIFF(s)" if unzip else ""))
-            geotiffs += tifs
-            rows.append([granule, result.path, result.status, result.size, ";".join(tifs)])
-        if feedback.isCanceled():
-            raise QgsProcessingException(
-                "Cancelled; partial files are kept as .part and resumed on the next run.")
-        if failures:
-            raise QgsProcessingException(
-                f"{len(failures)} of {len(jobs)} granule(s) failed: {', '.join(failures)}. "
-                "See the log above; complete files are kept and skipped on the next run.")
+            return result, tifs
+
+        done = download_all(jobs, lambda job: job[:2], fetch, asf_client.AuthError, secrets,
+                            feedback, "granule")
+        geotiffs = [tif for _, (_, tifs) in done for tif in tifs]
+        fetched = sum(result.status != "skipped" for _, (result, _) in done)
+        rows = [[granule, result.path, result.status, result.size, ";".join(tifs)]
+                for (granule, *_), (result, tifs) in done]
         return geotiffs, fetched, rows

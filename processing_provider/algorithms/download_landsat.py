@@ -17,14 +17,13 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...plugin.engine.core.cancel import Cancelled
 from ...plugin.engine.fetch import stac
 from ..common import (
-    GROUPS, EngineFeedback, add_rows, advanced, group_icon, help_string, help_url, make_fields,
+    GROUPS, add_rows, advanced, group_icon, help_string, help_url, make_fields,
     require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
-from ._fetch_common import basic_login, scrub
+from ._fetch_common import PreparedLogin, check_urls, download_all
 
 PRESETS = [
     ("calfin_pan", "CALFIN: panchromatic band (pan, B8; red on Landsat 4-5) + QA_PIXEL"),
@@ -38,52 +37,36 @@ REPORT_FIELDS = [("scene_id", QVariant.String), ("band", QVariant.String),
 QA_BANDS = ("qa_pixel", "qa_radsat", "qa")
 
 
-def usgs_session(parameters_login, host, feedback, secrets):
-    """A logged-in USGS session when a login was read, else an anonymous one."""
-    username, password = parameters_login or (None, None)
+def usgs_session(login, host, feedback):
+    """(session, secrets to scrub from messages): logged in to USGS ERS when a login was
+    read, else anonymous."""
+    username, password = login or (None, None)
     if password is None:
-        return stac.usgs_session(host)
-    secrets.append(password)
+        return stac.usgs_session(host), []
+    secrets = [password]
     try:
         session = stac.ers_login(username, password, host)
     except (ValueError, OSError) as exc:
-        raise QgsProcessingException(scrub(exc, secrets)) from None
+        raise QgsProcessingException(stac.scrub(exc, secrets)) from None
     feedback.pushInfo(f"Logged in to USGS ERS ({host}).")
-    return session
+    return session, secrets
 
 
 def fetch_all(session, jobs, folder, secrets, feedback):
-    """Download (name, band, url) jobs; (results, failures). AuthError stops everything."""
-    results, failures = [], []
-    for i, (name, band, url) in enumerate(jobs):
-        if feedback.isCanceled():
-            break
-        engine = EngineFeedback.item(feedback, i, len(jobs))
-        feedback.pushInfo(f"[{i + 1}/{len(jobs)}] {name} {band}: {url}")
-        try:
-            result = stac.download(session, url, folder, progress=engine.progress,
-                                   is_canceled=engine.is_canceled, info=engine.info)
-        except Cancelled:
-            break
-        except stac.AuthError as exc:  # the same login fails for every file
-            raise QgsProcessingException(scrub(exc, secrets)) from None
-        except (ValueError, OSError) as exc:
-            feedback.reportError(f"{name} {band}: {scrub(exc, secrets)}")
-            failures.append(f"{name} {band}")
-            continue
+    """Download (name, band, url) jobs; [(name, band, result)]. A refused login stops everything."""
+    def fetch(job, engine):
+        name, band, url = job
+        result = stac.download(session, url, folder, progress=engine.progress,
+                               is_canceled=engine.is_canceled, info=engine.info)
         feedback.pushInfo(f"{name} {band}: {result.status} ({result.size} bytes)")
-        results.append((name, band, result))
-    if feedback.isCanceled():
-        raise QgsProcessingException(
-            "Cancelled; partial files are kept as .part and resumed on the next run.")
-    if failures:
-        raise QgsProcessingException(
-            f"{len(failures)} of {len(jobs)} file(s) failed: {', '.join(failures)}. See the log "
-            "above; complete files are kept and skipped on the next run.")
-    return results
+        return result
+
+    done = download_all(jobs, lambda job: (f"{job[0]} {job[1]}", job[2]), fetch, stac.AuthError,
+                        secrets, feedback, "file")
+    return [(name, band, result) for (name, band, _), result in done]
 
 
-class DownloadLandsat(QgsProcessingAlgorithm):
+class DownloadLandsat(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     PRESET = "PRESET"
     BANDS = "BANDS"
@@ -93,7 +76,6 @@ class DownloadLandsat(QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     FILES = "FILES"
     DOWNLOADED = "DOWNLOADED"
-    _login = None  # (user, password) read in prepareAlgorithm, dropped once used
 
     def name(self):
         return "download_landsat"
@@ -173,13 +155,6 @@ class DownloadLandsat(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputMultipleLayers(self.FILES, "Band files (no QA bands)"))
         self.addOutput(QgsProcessingOutputNumber(self.DOWNLOADED, "Files fetched"))
 
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        # Runs in the main thread: a master password prompt (desktop) must not come
-        # from the background thread that runs processAlgorithm.
-        authcfg = self.parameterAsString(parameters, self.AUTH, context)
-        self._login = basic_login(authcfg) if authcfg else None
-        return True
-
     def _bands(self, parameters, context):
         preset = PRESETS[self.parameterAsEnum(parameters, self.PRESET, context)][0]
         if preset != "custom":
@@ -208,11 +183,7 @@ class DownloadLandsat(QgsProcessingAlgorithm):
         if not jobs:
             raise QgsProcessingException(
                 f"None of the scenes has the bands {', '.join(bands)}.")
-        for _, _, url in jobs:
-            try:
-                stac.check_url(url, extra_hosts=(host,))
-            except ValueError as exc:
-                raise QgsProcessingException(str(exc)) from None
+        check_urls(stac.check_url, [url for _, _, url in jobs], (host,))
         return jobs
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -221,14 +192,7 @@ class DownloadLandsat(QgsProcessingAlgorithm):
         host = self.parameterAsString(parameters, self.ERS_HOST, context).strip() or stac.ERS_HOST
         jobs = self._jobs(source, self._bands(parameters, context), host, feedback)
         folder = self.parameterAsString(parameters, self.FOLDER, context)
-        login = self._login
-        self._login = None
-        authcfg = self.parameterAsString(parameters, self.AUTH, context)
-        if login is None and authcfg:  # not prepared in the main thread (direct call)
-            login = basic_login(authcfg)
-        secrets = []
-        session = usgs_session(login, host, feedback, secrets)
-        del login
+        session, secrets = usgs_session(self.take_login(parameters, context), host, feedback)
         with RunOutputs(self, parameters, context) as run:
             results = fetch_all(session, jobs, folder, secrets, feedback)
             fields = make_fields(REPORT_FIELDS)

@@ -2,17 +2,11 @@
 onto the SAR grid."""
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterExtent,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
@@ -21,7 +15,9 @@ from ..common import (
     GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
-from ._fetch_common import RESAMPLING, tile_area_and_grid, tile_folder
+from ._fetch_common import (
+    add_tile_area_parameters, add_tile_options, tile_area_and_grid, tile_folder, tile_resampling,
+)
 
 KINDS = {
     # output parameter: (label, tile list function, base URL parameter, band description)
@@ -87,27 +83,8 @@ class FetchDemHand(QgsProcessingAlgorithm):
         return FetchDemHand()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
-            self.GRID, "Reference raster (the SAR grid)", optional=True),
-            "The outputs take this raster's CRS, extent and pixel grid (e.g. the SAR scene "
-            "given to 'Build water stack'); the tiles are chosen over its extent."))
-        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
-            self.AOI, "Footprint (polygon layer, when no reference raster)",
-            [QgsProcessing.TypeVectorPolygon], optional=True),
-            "Without a reference raster: the area to fetch (its features merged); the outputs "
-            "are on the tiles' own grid (EPSG:4326) over the area's bounds."))
-        self.addParameter(with_help(QgsProcessingParameterExtent(
-            self.EXTENT, "Extent (when no reference raster or footprint)", optional=True),
-            "Without a reference raster or a footprint layer: the extent to fetch."))
-        self.addParameter(with_help(QgsProcessingParameterEnum(
-            self.RESAMPLING, "Resampling", RESAMPLING, defaultValue=0),
-            "How the tiles are resampled onto the grid: bilinear (default), nearest, cubic or "
-            "average."))
-        self.addParameter(with_help(QgsProcessingParameterFile(
-            self.TILE_FOLDER, "Tile folder (kept, reused)", behavior=QgsProcessingParameterFile.Folder,
-            optional=True),
-            "Where the downloaded tiles are kept and reused; empty: cache/waterline-tiles in "
-            "the QGIS profile folder."))
+        add_tile_area_parameters(self, plural=True)
+        add_tile_options(self, "the tiles are")
         for name, label, default, text in (
             (self.DEM_URL, "Copernicus DEM tile server", tiles.COPDEM_BASE,
              "Where the DEM tiles are downloaded from (advanced); keep the default."),
@@ -132,9 +109,8 @@ class FetchDemHand(QgsProcessingAlgorithm):
         wanted = [name for name in KINDS if self.parameterAsOutputLayer(parameters, name, context)]
         if not wanted:
             raise QgsProcessingException("Ask for the DEM, the HAND or both.")
-        area, grid, grid_path = tile_area_and_grid(self, parameters, context, feedback, self.AOI,
-                                                   self.EXTENT, self.GRID)
-        folder = tile_folder(self, parameters, context, self.TILE_FOLDER)
+        area, grid, grid_path = tile_area_and_grid(self, parameters, context, feedback)
+        folder = tile_folder(self, parameters, context)
         fetched, grids = {}, {}
         for i, name in enumerate(wanted):
             label, list_tiles, url_name, _ = KINDS[name]
@@ -160,7 +136,7 @@ class FetchDemHand(QgsProcessingAlgorithm):
             grids[name] = grid or tiles.native_grid(paths, area)
         inputs = [p for paths in fetched.values() for p in paths] + ([grid_path] if grid_path else [])
         coverage = {}
-        resampling = RESAMPLING[self.parameterAsEnum(parameters, self.RESAMPLING, context)]
+        resampling = tile_resampling(self, parameters, context)
         with RunOutputs(self, parameters, context, inputs=inputs) as run, engine_errors(feedback):
             for i, name in enumerate(wanted):
                 stitch = EngineFeedback(feedback, 60 + 40.0 * i / len(wanted), 40.0 / len(wanted))

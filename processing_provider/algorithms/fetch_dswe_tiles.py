@@ -1,10 +1,8 @@
 """Fetch the DSWE tiles (INWAM and cloud mask) acquired within +/- N days of SAR footprints."""
 
-import datetime as dt
 import os
 
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeatureSink,
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -13,40 +11,27 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterAuthConfig,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime
 
 from ...plugin.engine.fetch import stac
 from ..common import (
-    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url,
-    require_fields, require_source, with_help,
+    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
-from ._fetch_common import WGS84, basic_login, feature_for, footprint_fields, geojson
+from ._fetch_common import (
+    WGS84, PreparedLogin, add_sar_footprint_parameters, check_urls, feature_for,
+    footprint_fields, sar_footprints, sar_scenes,
+)
 from .download_landsat import fetch_all, usgs_session
 
 DSWE_OUT_FIELDS = stac.DSWE_FIELDS + [("files", "str")]
 
 
-def as_date(value):
-    """A datetime.date from a date/datetime attribute or an ISO string (None when unreadable)."""
-    if isinstance(value, QDateTime):
-        value = value.date()
-    if isinstance(value, QDate):
-        return dt.date(value.year(), value.month(), value.day()) if value.isValid() else None
-    try:
-        return dt.date.fromisoformat(str(value or "").strip()[:10])
-    except ValueError:
-        return None
-
-
-class FetchDsweTiles(QgsProcessingAlgorithm):
+class FetchDsweTiles(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     DATE_FIELD = "DATE_FIELD"
     NAME_FIELD = "NAME_FIELD"
@@ -59,7 +44,6 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     INWAM = "INWAM"
     DOWNLOADED = "DOWNLOADED"
-    _login = None
 
     def name(self):
         return "fetch_dswe_tiles"
@@ -102,16 +86,11 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
         return FetchDsweTiles()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
-            self.INPUT, "SAR footprints", [QgsProcessing.TypeVectorPolygon]),
-            "E.g. the 'Search ASF' layer (any polygon layer, any CRS)."))
-        self.addParameter(with_help(QgsProcessingParameterField(
-            self.DATE_FIELD, "Acquisition date field", "start_time", self.INPUT, optional=True),
+        add_sar_footprint_parameters(
+            self,
             "Acquisition date of each SAR scene: a date, datetime or ISO text (default "
-            "start_time, as written by 'Search ASF'). Scenes without a date are skipped."))
-        self.addParameter(with_help(QgsProcessingParameterField(
-            self.NAME_FIELD, "Scene name field", "granule", self.INPUT, optional=True),
-            "Scene name listed with each DSWE tile found for it (default granule)."))
+            "start_time, as written by 'Search ASF'). Scenes without a date are skipped.",
+            "Scene name listed with each DSWE tile found for it (default granule).")
         self.addParameter(with_help(QgsProcessingParameterNumber(
             self.MAX_DAYS, "Maximum days apart", QgsProcessingParameterNumber.Integer,
             defaultValue=1, minValue=0, maxValue=365),
@@ -147,33 +126,6 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputMultipleLayers(self.INWAM, "INWAM tiles"))
         self.addOutput(QgsProcessingOutputNumber(self.DOWNLOADED, "Files fetched"))
 
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        authcfg = self.parameterAsString(parameters, self.AUTH, context)
-        self._login = basic_login(authcfg) if authcfg else None
-        return True
-
-    def _scenes(self, parameters, context, feedback):
-        source = require_source(self, parameters, self.INPUT, context,
-                                "The SAR footprint layer could not be loaded.")
-        date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "start_time"
-        name_field = self.parameterAsString(parameters, self.NAME_FIELD, context) or "granule"
-        require_fields(source, (date_field, name_field), "footprint layer",
-                       "Choose the date and name fields.")
-        transform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
-        scenes = []
-        for feature in source.getFeatures():
-            day = as_date(feature[date_field])
-            geom = feature.geometry()
-            if day is None or geom.isEmpty():
-                feedback.reportError(
-                    f"{feature[name_field]}: no acquisition date or no geometry; skipped.")
-                continue
-            geom.transform(transform)
-            scenes.append(dict(granule=str(feature[name_field]), date=day, geometry=geojson(geom)))
-        if not scenes:
-            raise QgsProcessingException("The SAR footprint layer has no usable scene.")
-        return scenes
-
     def _layers(self, parameters, context):
         layers = [v.strip().upper() for v in
                   self.parameterAsString(parameters, self.LAYERS, context).split(",") if v.strip()]
@@ -182,7 +134,8 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
         return layers
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        scenes = self._scenes(parameters, context, feedback)
+        source, date_field, name_field = sar_footprints(self, parameters, context)
+        scenes = sar_scenes(source, date_field, name_field, context, feedback)
         layers = self._layers(parameters, context)
         days = self.parameterAsInt(parameters, self.MAX_DAYS, context)
         url = self.parameterAsString(parameters, self.STAC_URL, context).strip() or stac.STAC_URL
@@ -206,23 +159,13 @@ class FetchDsweTiles(QgsProcessingAlgorithm):
             if missing:
                 feedback.reportError(f"{record['dswe_id']}: no {', '.join(missing)} layer; "
                                      "fetching the others.")
+            check_urls(stac.check_url, [href for _, href in found], (host, _netloc(url)))
             for layer, href in found:
-                try:
-                    stac.check_url(href, extra_hosts=(host, _netloc(url)))
-                except ValueError as exc:
-                    raise QgsProcessingException(str(exc)) from None
                 jobs.append((record["dswe_id"], layer, href))
                 targets[(record["dswe_id"], layer)] = (
                     folder if layer == "INWAM" else os.path.join(folder, layer))
 
-        login = self._login
-        self._login = None
-        authcfg = self.parameterAsString(parameters, self.AUTH, context)
-        if login is None and authcfg:
-            login = basic_login(authcfg)
-        secrets = []
-        session = usgs_session(login, host, feedback, secrets)
-        del login
+        session, secrets = usgs_session(self.take_login(parameters, context), host, feedback)
         fields = footprint_fields(DSWE_OUT_FIELDS)
         with RunOutputs(self, parameters, context) as run:
             results = []

@@ -2,17 +2,12 @@
 footprint, mosaicked onto the SAR grid as RED, NIR, SWIR1, SWIR2."""
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterExtent,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
@@ -21,7 +16,9 @@ from ..common import (
     GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
-from ._fetch_common import RESAMPLING, tile_area_and_grid, tile_folder
+from ._fetch_common import (
+    add_tile_area_parameters, add_tile_options, tile_area_and_grid, tile_folder, tile_resampling,
+)
 
 
 class FetchGfcComposite(QgsProcessingAlgorithm):
@@ -80,18 +77,7 @@ class FetchGfcComposite(QgsProcessingAlgorithm):
         return FetchGfcComposite()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(with_help(QgsProcessingParameterRasterLayer(
-            self.GRID, "Reference raster (the SAR grid)", optional=True),
-            "The output takes this raster's CRS, extent and pixel grid (e.g. the SAR scene "
-            "given to 'Build water stack'); the tiles are chosen over its extent."))
-        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
-            self.AOI, "Footprint (polygon layer, when no reference raster)",
-            [QgsProcessing.TypeVectorPolygon], optional=True),
-            "Without a reference raster: the area to fetch (its features merged); the output "
-            "is on the tiles' own grid (EPSG:4326) over the area's bounds."))
-        self.addParameter(with_help(QgsProcessingParameterExtent(
-            self.EXTENT, "Extent (when no reference raster or footprint)", optional=True),
-            "Without a reference raster or a footprint layer: the extent to fetch."))
+        add_tile_area_parameters(self)
         self.addParameter(with_help(QgsProcessingParameterEnum(
             self.LAYER, "Composite", list(tiles.GFC_LAYERS), defaultValue=0),
             "last: the composite of the last year of the version (2023 for GFC-2023-v1.11); "
@@ -99,15 +85,7 @@ class FetchGfcComposite(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterString(
             self.VERSION, "GFC version", defaultValue=tiles.GFC_VERSION),
             "The dataset version in the file names, e.g. GFC-2023-v1.11 or GFC-2022-v1.10."))
-        self.addParameter(with_help(QgsProcessingParameterEnum(
-            self.RESAMPLING, "Resampling", RESAMPLING, defaultValue=0),
-            "How the composite is resampled onto the grid: bilinear (default), nearest, cubic "
-            "or average."))
-        self.addParameter(with_help(QgsProcessingParameterFile(
-            self.TILE_FOLDER, "Tile folder (kept, reused)", behavior=QgsProcessingParameterFile.Folder,
-            optional=True),
-            "Where the downloaded tiles are kept and reused (a GFC tile is several hundred MB); "
-            "empty: cache/waterline-tiles in the QGIS profile folder."))
+        add_tile_options(self, "the composite is", " (a GFC tile is several hundred MB)")
         self.addParameter(advanced(with_help(QgsProcessingParameterString(
             self.BASE_URL, "GFC tile server", defaultValue=tiles.GFC_BASE),
             "Where the tiles are downloaded from (advanced); keep the default.")))
@@ -119,12 +97,11 @@ class FetchGfcComposite(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.COVERAGE, "Share of the output covered (%)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        area, grid, grid_path = tile_area_and_grid(self, parameters, context, feedback, self.AOI,
-                                                   self.EXTENT, self.GRID)
+        area, grid, grid_path = tile_area_and_grid(self, parameters, context, feedback)
         layer = tiles.GFC_LAYERS[self.parameterAsEnum(parameters, self.LAYER, context)]
         version = self.parameterAsString(parameters, self.VERSION, context).strip() or tiles.GFC_VERSION
         base = self.parameterAsString(parameters, self.BASE_URL, context).strip() or tiles.GFC_BASE
-        folder = tile_folder(self, parameters, context, self.TILE_FOLDER)
+        folder = tile_folder(self, parameters, context)
         with engine_errors(feedback):
             wanted, outside = tiles.gfc_tiles(area, layer, version, base)
         if outside:
@@ -151,7 +128,7 @@ class FetchGfcComposite(QgsProcessingAlgorithm):
             covered = tiles.mosaic(
                 paths, run.raster(self.OUTPUT), grid, bands=[1, 2, 3, 4],
                 descriptions=list(tiles.GFC_BANDS),
-                resampling=RESAMPLING[self.parameterAsEnum(parameters, self.RESAMPLING, context)],
+                resampling=tile_resampling(self, parameters, context),
                 progress=stitch.progress, is_canceled=stitch.is_canceled)
         feedback.pushInfo(f"{covered:.1%} of the output covered by {len(paths)} tile(s).")
         return {self.OUTPUT: run.final(self.OUTPUT), self.TILES: paths,

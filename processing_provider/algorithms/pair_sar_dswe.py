@@ -1,33 +1,27 @@
 """Pair SAR footprints with local DSWE tiles acquired within a few days."""
 
-import datetime as dt
-import json
 import os
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
+from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import dswe as dswe_pairing
 from ..common import (
     GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
-    require_fields, require_source, with_help,
+    with_help,
 )
 from ..outputs import RunOutputs
+from ._fetch_common import add_sar_footprint_parameters, sar_footprints, sar_scenes
 
-WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 OUTPUT_FIELDS = [
     ("granule", QVariant.String), ("sar_date", QVariant.String),
     ("dswe_date", QVariant.String), ("days_apart", QVariant.Int),
@@ -36,19 +30,6 @@ OUTPUT_FIELDS = [
     ("nodata_fraction", QVariant.Double), ("passed", QVariant.Bool),
     ("reason", QVariant.String),
 ]
-
-
-def _as_date(value):
-    """A datetime.date from a date/datetime attribute or an ISO string."""
-    if isinstance(value, QDateTime):
-        value = value.date()
-    if isinstance(value, QDate):
-        return dt.date(value.year(), value.month(), value.day()) if value.isValid() else None
-    text = str(value or "").strip()
-    try:
-        return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        return None
 
 
 class PairSarDswe(QgsProcessingAlgorithm):
@@ -105,17 +86,12 @@ class PairSarDswe(QgsProcessingAlgorithm):
         return PairSarDswe()
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(with_help(QgsProcessingParameterFeatureSource(
-            self.INPUT, "SAR footprints", [QgsProcessing.TypeVectorPolygon]),
-            "E.g. the 'Search ASF' layer (any polygon layer, any CRS)."))
-        self.addParameter(with_help(QgsProcessingParameterField(
-            self.DATE_FIELD, "Acquisition date field", "start_time", self.INPUT, optional=True),
+        add_sar_footprint_parameters(
+            self,
             "Acquisition date of each scene: a date, datetime or ISO text such as "
             "2011-04-21T20:23:11Z (default start_time, as written by 'Search ASF'). "
-            "Scenes without a date are skipped."))
-        self.addParameter(with_help(QgsProcessingParameterField(
-            self.NAME_FIELD, "Scene name field", "granule", self.INPUT, optional=True),
-            "Scene name copied to the output (default granule, as written by 'Search ASF')."))
+            "Scenes without a date are skipped.",
+            "Scene name copied to the output (default granule, as written by 'Search ASF').")
         self.addParameter(with_help(QgsProcessingParameterFile(
             self.DSWE_FOLDER, "Folder of DSWE GeoTIFFs",
             behavior=QgsProcessingParameterFile.Folder),
@@ -156,14 +132,9 @@ class PairSarDswe(QgsProcessingAlgorithm):
             "reason."))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        source = require_source(self, parameters, self.INPUT, context,
-                                "The SAR footprint layer could not be loaded.")
-        # QGIS 3.22 does not apply a field parameter's default when it is left out
-        date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "start_time"
-        name_field = self.parameterAsString(parameters, self.NAME_FIELD, context) or "granule"
-        require_fields(source, (date_field, name_field), "footprint layer", "Choose the date and name fields.")
+        source, date_field, name_field = sar_footprints(self, parameters, context)
         tiles = self._tiles(parameters, context, feedback)
-        scenes = self._scenes(source, date_field, name_field, context, feedback)
+        scenes = sar_scenes(source, date_field, name_field, context, feedback)
         engine = EngineFeedback(feedback)
         with engine_errors(feedback):
             rows = dswe_pairing.pair(
@@ -197,29 +168,3 @@ class PairSarDswe(QgsProcessingAlgorithm):
                 f"No DSWE GeoTIFF with a date in its name was found in {folder}.")
         feedback.pushInfo(f"{sum(map(len, tiles.values()))} DSWE tile(s) on {len(tiles)} date(s).")
         return tiles
-
-    @staticmethod
-    def _scenes(source, date_field, name_field, context, feedback):
-        """The footprints as engine scenes: granule, date and GeoJSON geometry in EPSG:4326."""
-        transform = QgsCoordinateTransform(source.sourceCrs(), WGS84, context.transformContext())
-        scenes = []
-        for feature in source.getFeatures():
-            if feedback.isCanceled():
-                break
-            day = _as_date(feature[date_field])
-            geom = feature.geometry()
-            if day is None or geom.isEmpty():
-                feedback.reportError(
-                    f"{feature[name_field]}: no acquisition date or no geometry; skipped.")
-                continue
-            geom.transform(transform)
-            scenes.append(dict(granule=str(feature[name_field]), date=day,
-                               geometry=_geojson(geom)))
-        if not scenes:
-            raise QgsProcessingException("The SAR footprint layer has no usable scene.")
-        return scenes
-
-
-def _geojson(geom):
-    """A QgsGeometry (polygon or multipolygon) as a GeoJSON-like dict."""
-    return json.loads(geom.asJson(8))

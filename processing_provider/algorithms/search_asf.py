@@ -1,37 +1,21 @@
 """Search ASF: footprints of ALOS PALSAR / Sentinel-1 products over an area."""
 
 from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFeatureSink,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingAlgorithm,
-    QgsProcessingException,
-    QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import asf as asf_client
-from ..common import (
-    GROUPS, advanced, engine_errors, group_icon, help_string, help_url, make_fields, source_geometries,
-    with_help,
+from ..common import GROUPS, advanced, engine_errors, group_icon, help_string, help_url, with_help
+from ._fetch_common import (
+    add_date_parameters, add_max_results_parameter, area_of_interest, date_range,
+    write_footprints,
 )
-from ..outputs import RunOutputs
-
-WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
-_QTYPES = {"str": QVariant.String, "int": QVariant.Int, "bigint": QVariant.LongLong}
-
-
-def footprint_fields():
-    return make_fields([(name, _QTYPES[kind]) for name, kind in asf_client.FOOTPRINT_FIELDS])
 
 
 class SearchAsf(QgsProcessingAlgorithm):
@@ -93,12 +77,7 @@ class SearchAsf(QgsProcessingAlgorithm):
             [QgsProcessing.TypeVectorPolygon], optional=True),
             "Polygon layer whose features are merged into one search area (selected features "
             "only if so chosen); used instead of the extent."))
-        self.addParameter(with_help(QgsProcessingParameterDateTime(
-            self.START, "Start date", QgsProcessingParameterDateTime.Date, optional=True),
-            "First acquisition date searched; empty: no lower bound."))
-        self.addParameter(with_help(QgsProcessingParameterDateTime(
-            self.END, "End date", QgsProcessingParameterDateTime.Date, optional=True),
-            "Last acquisition date searched, that whole day included; empty: no upper bound."))
+        add_date_parameters(self)
         self.addParameter(with_help(QgsProcessingParameterEnum(
             self.DATASET, "Dataset", self.DATASETS, defaultValue=0),
             "ALOS PALSAR or Sentinel-1."))
@@ -116,10 +95,7 @@ class SearchAsf(QgsProcessingAlgorithm):
             self.POLARIZATION, "Polarization (comma-separated, optional)", optional=True),
             "Optional, comma-separated as ASF writes it (HH, HH+HV, VV+VH). Empty: every "
             "polarization."))
-        self.addParameter(with_help(QgsProcessingParameterNumber(
-            self.MAX_RESULTS, "Maximum results", QgsProcessingParameterNumber.Integer,
-            defaultValue=100, minValue=1, maxValue=10000),
-            "The search stops after this many products (default 100)."))
+        add_max_results_parameter(self, "products")
         self.addParameter(advanced(with_help(QgsProcessingParameterString(
             self.CMR_HOST, "CMR search host", defaultValue=asf_client.CMR_HOST),
             "The search service (advanced); keep the default unless you use NASA's test "
@@ -131,51 +107,20 @@ class SearchAsf(QgsProcessingAlgorithm):
             "processing_level, url (download link), file_name, size_bytes and md5 (when ASF "
             "gives one). Feed it to 'Download ASF granules'."))
 
-    def _aoi_wkt(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.AOI, context)
-        if source is not None:
-            geoms = [geom for _, geom in source_geometries(source, WGS84, context, feedback)]
-            if not geoms:
-                raise QgsProcessingException(
-                    "The area-of-interest layer has no polygon to search with.")
-            geom = QgsGeometry.unaryUnion(geoms)
-        elif parameters.get(self.EXTENT):
-            geom = self.parameterAsExtentGeometry(parameters, self.EXTENT, context, WGS84)
-        else:
-            raise QgsProcessingException(
-                "Give an area of interest: an extent or a polygon layer.")
-        if geom.isEmpty() or geom.area() <= 0:
-            raise QgsProcessingException("The area of interest is empty.")
-        return geom.asWkt(6)
-
-    @staticmethod
-    def _date(value):
-        if value is None or not value.isValid():
-            return None
-        return value.toString("yyyy-MM-ddTHH:mm:ss") + "Z"
-
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         records = self._search(parameters, context, feedback)
         feedback.pushInfo(f"{len(records)} product(s) found.")
-        fields = footprint_fields()
-        features = self._footprints(records, fields, feedback)
-        # the layer is created only once the search succeeded
-        with RunOutputs(self, parameters, context) as run:
-            sink, dest = run.sink(self.OUTPUT, fields, QgsWkbTypes.MultiPolygon, WGS84)
-            for i, feature in enumerate(features):
-                if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-                    raise QgsProcessingException(f"Writing the footprint layer failed: {sink.lastError()}")
-                feedback.setProgress(100.0 * (i + 1) / len(features))
+        dest = write_footprints(self, parameters, context, feedback, records,
+                                asf_client.FOOTPRINT_FIELDS, "granule")
         return {self.OUTPUT: dest}
 
     def _search(self, parameters, context, feedback):
         """The ASF records matching the parameters (the engine's search)."""
-        aoi = self._aoi_wkt(parameters, context, feedback)
-        start = self._date(self.parameterAsDateTime(parameters, self.START, context))
-        end_dt = self.parameterAsDateTime(parameters, self.END, context)
-        end = None
-        if end_dt is not None and end_dt.isValid():  # a date means "through that day"
-            end = end_dt.addSecs(86399).toString("yyyy-MM-ddTHH:mm:ss") + "Z"
+        aoi = area_of_interest(
+            self, parameters, context, feedback, self.AOI, self.EXTENT,
+            no_polygon="The area-of-interest layer has no polygon to search with.",
+            no_area="Give an area of interest: an extent or a polygon layer.").asWkt(6)
+        start, end = date_range(self, parameters, context)
         dataset = self.DATASETS[self.parameterAsEnum(parameters, self.DATASET, context)]
         feedback.pushInfo(f"Searching ASF for {dataset} over {aoi[:120]}")
         with engine_errors(feedback):
@@ -188,21 +133,3 @@ class SearchAsf(QgsProcessingAlgorithm):
                 host=self.parameterAsString(parameters, self.CMR_HOST, context).strip()
                 or asf_client.CMR_HOST,
             )
-
-    @staticmethod
-    def _footprints(records, fields, feedback):
-        """One multipolygon feature per record with a usable footprint."""
-        features = []
-        for record in records:
-            if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled by the user; no layer was written.")
-            geom = QgsGeometry.fromWkt(record["wkt"]) if record["wkt"] else QgsGeometry()
-            if geom.isNull():
-                feedback.reportError(f"{record['granule']}: no usable footprint; skipped.")
-                continue
-            geom.convertToMultiType()
-            feature = QgsFeature(fields)
-            feature.setGeometry(geom)
-            feature.setAttributes([record[name] for name, _ in asf_client.FOOTPRINT_FIELDS])
-            features.append(feature)
-        return features

@@ -4,31 +4,22 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingParameterDateTime,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsWkbTypes,
 )
 
 from ...plugin.engine.fetch import stac
 from ..common import (
     GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
-from ..outputs import RunOutputs
-from ._fetch_common import WGS84, area_of_interest, feature_for, footprint_fields, geojson
-
-
-def qdate(value, end=False):
-    """A QDateTime parameter value as ISO text (a date's end is that whole day), or None."""
-    if value is None or not value.isValid():
-        return None
-    if end:
-        value = value.addSecs(86399)
-    return value.toString("yyyy-MM-ddTHH:mm:ss") + "Z"
+from ._fetch_common import (
+    add_date_parameters, add_max_results_parameter, area_of_interest, date_range, geojson,
+    write_footprints,
+)
 
 
 class SearchLandsat(QgsProcessingAlgorithm):
@@ -92,12 +83,7 @@ class SearchLandsat(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterExtent(
             self.EXTENT, "Area of interest (extent)", optional=True),
             "Area to search over when no polygon layer is given."))
-        self.addParameter(with_help(QgsProcessingParameterDateTime(
-            self.START, "Start date", QgsProcessingParameterDateTime.Date, optional=True),
-            "First acquisition date searched (UTC); empty: no lower bound."))
-        self.addParameter(with_help(QgsProcessingParameterDateTime(
-            self.END, "End date", QgsProcessingParameterDateTime.Date, optional=True),
-            "Last acquisition date searched, that whole day included; empty: no upper bound."))
+        add_date_parameters(self, " (UTC)")
         self.addParameter(with_help(QgsProcessingParameterEnum(
             self.LEVEL, "Processing level", self.LEVELS, defaultValue=0),
             "Level-1 (collection landsat-c2l1: top-of-atmosphere radiance, with the 15 m "
@@ -112,10 +98,7 @@ class SearchLandsat(QgsProcessingAlgorithm):
             defaultValue=30.0, minValue=0.0, maxValue=100.0),
             "Scenes with a larger eo:cloud_cover (whole scene, from USGS's metadata) are left "
             "out; 100 keeps every scene."))
-        self.addParameter(with_help(QgsProcessingParameterNumber(
-            self.MAX_RESULTS, "Maximum results", QgsProcessingParameterNumber.Integer,
-            defaultValue=100, minValue=1, maxValue=10000),
-            "The search stops after this many scenes (default 100)."))
+        add_max_results_parameter(self, "scenes")
         self.addParameter(advanced(with_help(QgsProcessingParameterString(
             self.STAC_URL, "STAC API URL", defaultValue=stac.STAC_URL),
             "The STAC API searched (advanced); keep the default USGS service.")))
@@ -137,31 +120,15 @@ class SearchLandsat(QgsProcessingAlgorithm):
         url = self.parameterAsString(parameters, self.STAC_URL, context).strip() or stac.STAC_URL
         feedback.pushInfo(f"Searching {url} for {level} {', '.join(sensors)} scenes over "
                           f"{aoi.asWkt(4)[:120]}")
+        start, end = date_range(self, parameters, context)
         engine = EngineFeedback(feedback)
         with engine_errors(feedback):
             records = stac.search(
-                geojson(aoi),
-                start=qdate(self.parameterAsDateTime(parameters, self.START, context)),
-                end=qdate(self.parameterAsDateTime(parameters, self.END, context), end=True),
-                level=level, sensors=sensors,
+                geojson(aoi), start=start, end=end, level=level, sensors=sensors,
                 max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
                 max_results=self.parameterAsInt(parameters, self.MAX_RESULTS, context),
                 url=url, is_canceled=engine.is_canceled)
         feedback.pushInfo(f"{len(records)} scene(s) found.")
-        fields = footprint_fields(stac.FOOTPRINT_FIELDS)
-        features = []
-        for record in records:
-            feature = feature_for(record, fields, stac.FOOTPRINT_FIELDS)
-            if feature is None:
-                feedback.reportError(f"{record['scene_id']}: no usable footprint; skipped.")
-                continue
-            features.append(feature)
-        with RunOutputs(self, parameters, context) as run:
-            sink, dest = run.sink(self.OUTPUT, fields, QgsWkbTypes.MultiPolygon, WGS84)
-            for i, feature in enumerate(features):
-                if feedback.isCanceled():
-                    raise QgsProcessingException("Cancelled by the user; no layer was written.")
-                if not sink.addFeature(feature):
-                    raise QgsProcessingException(f"Writing the footprint layer failed: {sink.lastError()}")
-                feedback.setProgress(100.0 * (i + 1) / len(features))
+        dest = write_footprints(self, parameters, context, feedback, records,
+                                stac.FOOTPRINT_FIELDS, "scene_id")
         return {self.OUTPUT: dest}
