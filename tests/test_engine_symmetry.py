@@ -68,3 +68,18 @@ def test_tiled_scene_through_the_engine():
     upright = predict_array(model, scene)
     turned = predict_array(model, np.ascontiguousarray(np.rot90(scene, 2, axes=(1, 2))))
     np.testing.assert_allclose(np.rot90(turned, 2, axes=(1, 2)), upright, atol=1e-4)
+
+
+def test_a_turned_or_flipped_scene_gives_the_turned_answer():
+    """Mirror-symmetric tiles and the eight transforms per tile: the whole prediction of a non-square
+    scene, tiled (150 x 110 px in 64 px tiles; 166 x 64 px, one tile across), turns and flips with it."""
+    rng = np.random.default_rng(6)
+    for shape in ((2, 150, 110), (2, 166, 64)):
+        scene = rng.random(shape, dtype=np.float32)
+        model = Symmetric(Lopsided())
+        upright = predict_array(model, scene)
+        for k in (1, 2, 3):
+            turned = predict_array(model, np.ascontiguousarray(np.rot90(scene, k, axes=(1, 2))))
+            np.testing.assert_allclose(np.rot90(turned, -k, axes=(1, 2)), upright, atol=1e-4)
+        flipped = predict_array(model, np.ascontiguousarray(scene[:, :, ::-1]))
+        np.testing.assert_allclose(flipped[:, :, ::-1], upright, atol=1e-4)

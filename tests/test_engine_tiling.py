@@ -23,12 +23,18 @@ def test_spans_cover_scene_inside(length, tile, overlap):
         assert a + sa - b >= overlap and b > a
 
 
-def test_edge_tile_only_as_large_as_needed():
-    # 300 px, tile 128, overlap 16: full tiles at 0 and 112 end at 240; the
-    # remaining 60 px plus 16 overlap rounded up to 32 -> one 96 px tile at 204.
-    assert tiling.spans(300, 128, 16) == [(0, 128), (112, 128), (204, 96)]
+def test_tiles_are_full_evenly_spread_and_their_own_mirror_image():
+    # 300 px, tile 128, overlap 16: three full tiles, 0 / 86 / 172 (42 px overlaps)
+    assert tiling.spans(300, 128, 16) == [(0, 128), (86, 128), (172, 128)]
     assert tiling.spans(240, 128, 16) == [(0, 128), (112, 128)]
     assert tiling.spans(90, 128, 16) == [(0, 90)]
+    for length, tile, overlap in [(300, 256, 64), (1000, 256, 32), (12032, 512, 64), (776, 128, 16)]:
+        spans = tiling.spans(length, tile, overlap)
+        mirrored = sorted((length - s - size, size) for s, size in spans)
+        assert mirrored == spans, (length, tile, overlap)
+    # an odd number of tiles over an odd free length: only the middle tile is half a pixel off
+    spans = tiling.spans(513, 128, 0)
+    assert [s for s, _ in spans] == [0, 96, 193, 289, 385]
 
 
 def test_starts_reject_bad_overlap():
@@ -56,21 +62,3 @@ def test_pad_to_reflects():
     np.testing.assert_array_equal(p[0, 3], a[0, 1].tolist() + [a[0, 1, 2], a[0, 1, 1]])
     one = np.ones((1, 1, 1), np.float32)
     assert tiling.pad_to(one, 4, 4).shape == (1, 4, 4)
-
-
-def test_strip_blender_reproduces_a_smooth_field():
-    # Tiles cut from one field blend back into that field exactly.
-    h, w, tile, ovl = 150, 170, 64, 16
-    field = np.sin(np.arange(h)[:, None] / 9.0) + np.cos(np.arange(w)[None] / 7.0)
-    field = field[None].astype(np.float32)
-    rows, cols = tiling.grid(w, h, tile, ovl)
-    blender = tiling.StripBlender(1, w, tile, ovl)
-    out = np.full((1, h, w), np.nan, np.float32)
-    for i, (r, th) in enumerate(rows):
-        for c, tw in cols:
-            blender.add(r, c, field[:, r:r + th, c:c + tw])
-        nxt = rows[i + 1][0] if i + 1 < len(rows) else h
-        r0, probs = blender.finish_rows(nxt)
-        out[:, r0:r0 + probs.shape[1]] = probs
-    np.testing.assert_allclose(out, field, atol=1e-5)
-    assert blender.acc.shape[1] == tile  # bounded: one tile height of buffer

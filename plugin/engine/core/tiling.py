@@ -1,11 +1,12 @@
 """Tile grid with overlap, smooth blending weights and the strip accumulator.
 
-- ``spans``: tiles along one axis, stride ``tile - overlap``; the last tile
-  ends flush with the scene edge (never zero-padded past it), so every
-  prediction comes from real pixels, and it is only as large as needed
-  (a multiple of 32), so the edge costs little extra compute. An axis shorter
-  than a tile is covered by one tile reflection-padded to the tile size
-  (``pad_to``).
+- ``spans``: full tiles along one axis, as few as overlap by at least
+  ``overlap``, spread evenly from one scene edge to the other (never padded
+  past it, so every prediction comes from real pixels). The layout is its own
+  mirror image, so a scene turned or flipped gets the same tiles, turned; with
+  ``symmetry.Symmetric`` the whole prediction then turns with the scene
+  (exactly where both sides are at least a tile long). An axis shorter than a
+  tile is covered by one tile reflection-padded to the tile size (``pad_to``).
 - ``weights``: a separable raised-cosine (Hann) ramp over the overlap on each
   side (after a floor-weight margin of a quarter of the overlap), 1 in the
   middle and never exactly 0, so predictions near a tile's border (where the
@@ -18,22 +19,16 @@
 
 import numpy as np
 
-SIZE_MULTIPLE = 32  # edge tiles are cut to a multiple of this (the usual encoder stride)
 WEIGHT_FLOOR = 1e-6  # smallest blending weight: never zero, so any covered pixel has a weight
 
 
-def _round_up(value, multiple):
-    return -(-value // multiple) * multiple
-
-
-def spans(length, tile, overlap, multiple=SIZE_MULTIPLE):
+def spans(length, tile, overlap):
     """(start, size) of the tiles covering ``[0, length)`` along one axis.
 
-    Full tiles at stride ``tile - overlap``; the remainder is covered by one
-    last tile flush with the scene edge, only as large as it must be (the
-    remainder plus the overlap, rounded up to ``multiple`` so encoders with
-    stride 32 accept it, at most ``tile``). An axis no longer than a tile is
-    one span of the whole axis (``pad_to`` reflection-pads it to a tile).
+    ``n`` full tiles, the fewest whose neighbours overlap by at least ``overlap``,
+    the first flush with the start, the last flush with the end and the others
+    evenly between (rounded, the second half mirroring the first). An axis no
+    longer than a tile is one span of the whole axis (``pad_to`` pads it).
     """
     if tile <= 0:
         raise ValueError("tile size must be positive")
@@ -41,16 +36,11 @@ def spans(length, tile, overlap, multiple=SIZE_MULTIPLE):
         raise ValueError(f"overlap ({overlap}) must be at least 0 and smaller than the tile size ({tile})")
     if length <= tile:
         return [(0, length)]
-    stride = tile - overlap
-    out = [(s, tile) for s in range(0, length - tile + 1, stride)]
-    end = out[-1][0] + tile
-    if end < length:
-        size = min(tile, _round_up(length - end + overlap, multiple))
-        start = length - size
-        if start <= out[-1][0]:  # odd tile/overlap choices: fall back to a full shifted tile
-            start, size = length - tile, tile
-        out.append((start, size))
-    return out
+    n = -(-(length - overlap) // (tile - overlap))
+    free = length - tile
+    first = [(2 * i * free + n - 1) // (2 * (n - 1)) for i in range((n + 1) // 2)]
+    starts_ = first + [free - s for s in reversed(first[: n // 2])]
+    return [(s, tile) for s in starts_]
 
 
 def starts(length, tile, overlap):
@@ -84,7 +74,8 @@ def weights(tile_h, tile_w, overlap):
 
 
 def pad_to(array, height, width):
-    """Reflection-pad the last two axes of ``array`` up to (height, width)."""
+    """Reflection-pad the last two axes of ``array`` up to (height, width), after the data (measured
+    on the training glaciers' fronts: padding half on each side did worse)."""
     h, w = array.shape[-2:]
     ph, pw = max(0, height - h), max(0, width - w)
     if ph == 0 and pw == 0:
