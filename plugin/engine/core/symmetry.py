@@ -4,9 +4,13 @@ A network trained with every flip and quarter turn still answers a little
 differently for a scene turned by 90 or 180 degrees (measured in
 ``weights/calving_front.md``). ``Symmetric(model)`` runs the network on the
 eight transforms of each tile batch, turns each answer back and averages, so
-the output is the same, pixel for pixel, however the tile is flipped or turned
-(a scene turned as a whole also gets its tiles in other places; the
-difference left is that of the tiling). It costs eight network runs per tile.
+the output is the same, pixel for pixel, however the tile is flipped or turned.
+The engine's tiles are laid out as their own mirror image (``tiling.spans``), so
+a whole scene turned or flipped gives the turned prediction, exactly when both
+sides are at least a tile long; a narrower scene is padded after its data
+before the transforms (padding each transform on its own side, or centring it,
+measured worse on the training glaciers' fronts), which leaves a small
+difference. It costs eight network runs per tile.
 """
 
 import numpy as np
