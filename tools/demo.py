@@ -50,7 +50,7 @@ def glacier_scenes(folder):
 
 
 def calving_front_preprocessing():
-    print("\n== Calving fronts: subset -> layer -> fjord mask (model "Prepare calving-front inputs") ==")
+    print("\n== Calving fronts: subset -> layer -> fjord mask (model 'Prepare calving-front inputs') ==")
     work = OUT / "fronts"
     scenes, _ = glacier_scenes(work / "scenes")
     import rasterio
