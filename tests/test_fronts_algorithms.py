@@ -244,3 +244,30 @@ def test_qgis_process_detect_then_evaluate(qgis_process, weights, tmp_path):
     assert results["SCENES"] == 1 and results["FOUND_FRACTION"] == 1
     assert results["MEAN_PX"] < 12.0  # 3.1 px measured for this held-out scene (no fjord mask)
     assert results["MEAN_M"] == pytest.approx(results["MEAN_PX"] * PIXEL, rel=1e-6)
+
+
+@pytest.mark.weights
+def test_qgis_process_fronts_do_not_depend_on_the_scene_orientation(qgis_process, weights, tmp_path):
+    """A held-out scene upright, turned by 90 and by 180 degrees (the same grid origin and pixel size),
+    through qgis_process with default parameters: the fronts, turned back, are on the labelled front
+    and within a pixel or two of each other (the subsets are 200 px wide, narrower than a tile)."""
+    from plugin.engine.fronts.metrics import points_from_lines, points_from_mask, symmetric_distance
+
+    image, label = _landsat(HELD_OUT[0])
+    h, w = image.shape
+    lines = {}
+    for deg in (0, 90, 180):
+        (tmp_path / f"r{deg}").mkdir()
+        path = write_tif(tmp_path / f"r{deg}" / f"{HELD_OUT[0]}_Subset.tif",
+                         np.ascontiguousarray(np.rot90(image, deg // 90)), **GRID)
+        qgis_process("detect_calving_fronts", {"INPUT": path, "OUTPUT": str(tmp_path / f"r{deg}.gpkg")})
+        feats, _ = _features(tmp_path / f"r{deg}.gpkg")
+        turned = [_pixels(f.geometry()) for f in feats]
+        x, y = (np.concatenate(turned)[:, k] for k in (0, 1))
+        back = {0: (x, y), 90: (w - y, x), 180: (w - x, h - y)}[deg]  # np.rot90 undone
+        lines[deg] = np.column_stack(back)
+        d = symmetric_distance(points_from_lines([lines[deg]]), points_from_mask(label))
+        assert d["mean"] < 4.0, (deg, d)  # measured 2.3 / 2.0 / 1.9 px
+    for deg in (90, 180):
+        agree = symmetric_distance(points_from_lines([lines[deg]]), points_from_lines([lines[0]]))["mean"]
+        assert agree < 1.5, (deg, agree)  # measured 0.6 / 0.7 px
