@@ -192,7 +192,7 @@ def _candidates(edge, ice, fjord, valid, edge_threshold, ice_threshold, boundary
         evidence = np.where(np.asarray(static, bool), static_weight * evidence, evidence)
     if rock is not None:
         # both sides of a coast: the ocean pixels next to rock lose their evidence too
-        rock = np.clip(np.nan_to_num(np.where(valid, np.asarray(rock, np.float32), 0.0), nan=0.0), 0.0, 1.0)
+        rock = np.where(valid, np.nan_to_num(np.asarray(rock, np.float32)), 0.0).clip(0.0, 1.0)
         evidence = evidence * (1.0 - ndimage.maximum_filter(rock, size=2 * rock_reach_px + 1))
     cand = (np.nan_to_num(edge) >= edge_threshold) & (evidence > 0)
     if boundary is not None:
