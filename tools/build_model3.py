@@ -211,6 +211,24 @@ def fronts_from_landsat():
 
 
 def water_from_asf():
+    # the service hosts, as the children's own defaults (advanced: folded away in the dialog)
+    from waterline.plugin.engine.fetch import asf, tiles
+
+    hosts = [
+        ("cmr_host", "CMR search host", asf.CMR_HOST,
+         "Advanced: the ASF search service (NASA CMR) of 'Search ASF'; keep the default."),
+        ("edl_host", "Earthdata Login host", asf.EDL_HOST,
+         "Advanced: the Earthdata Login service of 'Download ASF granules'; keep the default."),
+        ("asf_auth_host", "ASF authentication host", asf.ASF_AUTH_HOST,
+         "Advanced: ASF's download authentication service of 'Download ASF granules'; keep the "
+         "default."),
+        ("dem_url", "Copernicus DEM tile server", tiles.COPDEM_BASE,
+         "Advanced: where 'Fetch DEM and HAND' downloads the Copernicus GLO-30 DEM tiles from; keep "
+         "the default."),
+        ("hand_url", "HAND tile server", tiles.HAND_BASE,
+         "Advanced: where 'Fetch DEM and HAND' downloads ASF's GLO-30 HAND tiles from; keep the "
+         "default."),
+    ]
     model = QgsProcessingModelAlgorithm("Surface water from ASF scenes", "Surface water", "Surface water")
     model.setHelpContent({
         "ALG_DESC": (
@@ -227,6 +245,7 @@ def water_from_asf():
         "level": "Processing level: a GeoTIFF product such as RTC_HI_RES (ALOS PALSAR).",
         "polarisations": "The product's two polarisations, co-polarised first (HH,HV or VV,VH).",
         "auth": "QGIS authentication configuration (Basic) with an Earthdata login.",
+        **{name: help_text for name, _, _, help_text in hosts},
         "ALG_CREATOR": "Waterline",
     })
     _input(model, QgsProcessingParameterFeatureSource(
@@ -240,21 +259,28 @@ def water_from_asf():
     _input(model, QgsProcessingParameterString("level", "Processing level", defaultValue="RTC_HI_RES"), 100, 340)
     _input(model, QgsProcessingParameterString("polarisations", "Polarisations", defaultValue="HH,HV"), 100, 400)
     _input(model, QgsProcessingParameterAuthConfig("auth", "Earthdata login"), 100, 460)
+    for i, (name, label, default, _) in enumerate(hosts):
+        param = QgsProcessingParameterString(name, label, defaultValue=default, optional=True)
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        _input(model, param, 100, 540 + 60 * i)
     _child(model, "waterline:search_asf", "search", "Search ASF over the area",
            {"AOI": Source.fromModelParameter("area"), "START": Source.fromModelParameter("start"),
             "END": Source.fromModelParameter("end"), "DATASET": Source.fromModelParameter("dataset"),
-            "PROCESSING_LEVEL": Source.fromModelParameter("level"), "MAX_RESULTS": Source.fromStaticValue(1)},
+            "PROCESSING_LEVEL": Source.fromModelParameter("level"), "MAX_RESULTS": Source.fromStaticValue(1),
+            "CMR_HOST": Source.fromModelParameter("cmr_host")},
            {"OUTPUT": "ASF footprints"}, 350, 80)
     _child(model, "waterline:download_asf", "download", "Download and unpack the scene",
            {"INPUT": Source.fromChildOutput("search", "OUTPUT"), "AUTH": Source.fromModelParameter("auth"),
-            "UNZIP": Source.fromStaticValue(True)},
+            "UNZIP": Source.fromStaticValue(True), "EDL_HOST": Source.fromModelParameter("edl_host"),
+            "ASF_AUTH_HOST": Source.fromModelParameter("asf_auth_host")},
            {"FOLDER": "SAR products", "OUTPUT": "Downloaded files"}, 600, 80)
     _child(model, "waterline:build_water_stack", "stack", "Stack the polarisations in dB",
            {"SAR": Source.fromChildOutput("download", "GEOTIFFS"),
             "POLARISATIONS": Source.fromModelParameter("polarisations")},
            {"OUTPUT": "SAR stack"}, 850, 80)
     _child(model, "waterline:fetch_dem_hand", "hand", "Fetch DEM and HAND onto the scene grid",
-           {"GRID": Source.fromChildOutput("stack", "OUTPUT")},
+           {"GRID": Source.fromChildOutput("stack", "OUTPUT"), "DEM_URL": Source.fromModelParameter("dem_url"),
+            "HAND_URL": Source.fromModelParameter("hand_url")},
            {"OUTPUT_DEM": "DEM", "OUTPUT_HAND": "HAND"}, 850, 240)
     _child(model, "waterline:detect_water", "detect", "Detect surface water",
            {"INPUT": Source.fromChildOutput("stack", "OUTPUT"), "HAND": Source.fromChildOutput("hand", "OUTPUT_HAND")},
