@@ -205,21 +205,26 @@ def test_init_starts_from_saved_weights(tmp_path, as_checkpoint):
     assert not torch.equal(next(iter(fresh.parameters())), next(iter(saved.parameters())))
 
 
-@pytest.mark.weights
-def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
-    """--init weights/calving_front.onnx: the folded convolutions go back into the torch network."""
+def _init_from_shipped(**config):
+    """(torch network's probabilities, onnxruntime's) on real crops after --init from the shipped ONNX."""
     import onnxruntime as ort
     from training.fronts import NET_CONFIG
     from training.fronts.train import train
 
     samples = _few(2, 2)
-    net, _ = train(samples, [], net_config=NET_CONFIG, epochs=0, init=SHIPPED)
+    net, _ = train(samples, [], net_config=dict(NET_CONFIG, **config), epochs=0, init=SHIPPED)
     x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
     session = ort.InferenceSession(str(SHIPPED), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"input": x.numpy()})[0]
     net.eval()
     with torch.no_grad():
-        got = torch.sigmoid(net(x)).numpy()
+        return torch.sigmoid(net(x)).numpy(), expected
+
+
+@pytest.mark.weights
+def test_init_from_the_shipped_onnx_reproduces_it_in_torch():
+    """--init weights/calving_front.onnx: the folded convolutions go back into the torch network."""
+    got, expected = _init_from_shipped()
     assert np.abs(got - expected).max() < 1e-4
 
 
@@ -252,18 +257,7 @@ def test_onnx_weights_calibrate_batchnorm_for_train_mode():
 @pytest.mark.weights
 def test_init_from_a_two_output_onnx_adds_a_fresh_rock_head():
     """--rock --init weights/calving_front.onnx: front and ice come back exactly, the rock head is new."""
-    import onnxruntime as ort
-    from training.fronts import NET_CONFIG
-    from training.fronts.train import train
-
-    samples = _few(2, 2)
-    net, _ = train(samples, [], net_config=dict(NET_CONFIG, out_channels=3), epochs=0, init=SHIPPED)
-    x = torch.from_numpy(np.stack([s.image[:, :128, :128] for s in samples]).astype(np.float32) / 255.0)
-    session = ort.InferenceSession(str(SHIPPED), providers=["CPUExecutionProvider"])
-    expected = session.run(None, {"input": x.numpy()})[0]
-    net.eval()
-    with torch.no_grad():
-        got = torch.sigmoid(net(x)).numpy()
+    got, expected = _init_from_shipped(out_channels=3)
     assert got.shape[1] == 3 and expected.shape[1] == 2
     assert np.abs(got[:, :2] - expected).max() < 1e-4
     for k in (0, 1):  # a fresh head, not a copy of a trained one
