@@ -187,7 +187,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterFolderDestination(
             self.PROB_FOLDER, "Probability rasters folder", optional=True, createByDefault=False),
             "Optional: one SCENE_prob.tif per scene (SCENE = its file name), band 1 front, band 2 ice "
-            "probability, -1 nodata."))
+            "probability (band 3 rock, for a model with a rock output), -1 nodata."))
         self.addParameter(with_help(QgsProcessingParameterFolderDestination(
             self.QA_FOLDER, "QA images folder", optional=True, createByDefault=False),
             "Optional: one SCENE_qa.png per scene, the scene with ice tinted blue, accepted fronts red, "
