@@ -23,18 +23,21 @@ def test_spans_cover_scene_inside(length, tile, overlap):
         assert a + sa - b >= overlap and b > a
 
 
-def test_tiles_are_full_evenly_spread_and_their_own_mirror_image():
-    # 300 px, tile 128, overlap 16: three full tiles, 0 / 86 / 172 (42 px overlaps)
-    assert tiling.spans(300, 128, 16) == [(0, 128), (86, 128), (172, 128)]
+def test_tiles_from_both_ends_a_middle_tile_and_their_own_mirror_image():
+    # 300 px, tile 128, overlap 16: full tiles at 0 and 172 (flush with both ends); the 44 px between
+    # them plus 16 px overlap on each side, rounded up to 32 -> one 96 px tile in the middle, at 102.
+    assert tiling.spans(300, 128, 16) == [(0, 128), (102, 96), (172, 128)]
     assert tiling.spans(240, 128, 16) == [(0, 128), (112, 128)]
     assert tiling.spans(90, 128, 16) == [(0, 90)]
-    for length, tile, overlap in [(300, 256, 64), (1000, 256, 32), (12032, 512, 64), (776, 128, 16)]:
+    for length, tile, overlap in [(300, 256, 64), (1000, 256, 32), (3072, 512, 32), (12032, 512, 64),
+                                  (776, 128, 16), (166, 64, 16)]:
         spans = tiling.spans(length, tile, overlap)
         mirrored = sorted((length - s - size, size) for s, size in spans)
         assert mirrored == spans, (length, tile, overlap)
-    # an odd number of tiles over an odd free length: only the middle tile is half a pixel off
-    spans = tiling.spans(513, 128, 0)
-    assert [s for s, _ in spans] == [0, 96, 193, 289, 385]
+    # no more pixels to run than tiling from one end: 6 full tiles and one of 192 px on 3072 px
+    assert sum(size for _, size in tiling.spans(3072, 512, 32)) == 6 * 512 + 192
+    # an odd length with an even middle tile: only the middle tile sits half a pixel off
+    assert tiling.spans(513, 128, 0) == [(0, 128), (128, 128), (240, 32), (257, 128), (385, 128)]
 
 
 def test_starts_reject_bad_overlap():

@@ -1,8 +1,9 @@
 """Tile grid with overlap, smooth blending weights and the strip accumulator.
 
-- ``spans``: full tiles along one axis, as few as overlap by at least
-  ``overlap``, spread evenly from one scene edge to the other (never padded
-  past it, so every prediction comes from real pixels). The layout is its own
+- ``spans``: tiles along one axis at stride ``tile - overlap`` from both
+  scene edges towards the middle, and where a gap is left one smaller tile in
+  the middle (never padded past the scene, so every prediction comes from real
+  pixels, and no more compute than tiling from one edge). The layout is its own
   mirror image, so a scene turned or flipped gets the same tiles, turned; with
   ``symmetry.Symmetric`` the whole prediction then turns with the scene
   (exactly where both sides are at least a tile long). An axis shorter than a
@@ -19,16 +20,24 @@
 
 import numpy as np
 
+SIZE_MULTIPLE = 32  # a middle tile is cut to a multiple of this (the usual encoder stride)
 WEIGHT_FLOOR = 1e-6  # smallest blending weight: never zero, so any covered pixel has a weight
 
 
-def spans(length, tile, overlap):
-    """(start, size) of the tiles covering ``[0, length)`` along one axis.
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
 
-    ``n`` full tiles, the fewest whose neighbours overlap by at least ``overlap``,
-    the first flush with the start, the last flush with the end and the others
-    evenly between (rounded, the second half mirroring the first). An axis no
-    longer than a tile is one span of the whole axis (``pad_to`` pads it).
+
+def spans(length, tile, overlap, multiple=SIZE_MULTIPLE):
+    """(start, size) of the tiles covering ``[0, length)`` along one axis: a layout that is its own
+    mirror image, and as cheap as tiling from one end.
+
+    Full tiles at stride ``tile - overlap`` from both ends towards the middle, as many from each end
+    as fit; where a gap is left, one tile in the middle covers it with the overlap on both sides,
+    only as large as needed (a multiple of ``multiple``, so encoders with stride 32 accept it). It is
+    centred, so the layout mirrors exactly unless ``length`` and the middle tile's size differ in
+    parity (then it sits half a pixel off). An axis no longer than a tile is one span of the whole axis
+    (``pad_to`` reflection-pads it to a tile).
     """
     if tile <= 0:
         raise ValueError("tile size must be positive")
@@ -36,11 +45,17 @@ def spans(length, tile, overlap):
         raise ValueError(f"overlap ({overlap}) must be at least 0 and smaller than the tile size ({tile})")
     if length <= tile:
         return [(0, length)]
-    n = -(-(length - overlap) // (tile - overlap))
-    free = length - tile
-    first = [(2 * i * free + n - 1) // (2 * (n - 1)) for i in range((n + 1) // 2)]
-    starts_ = first + [free - s for s in reversed(first[: n // 2])]
-    return [(s, tile) for s in starts_]
+    stride = tile - overlap
+    full = (length - tile) // stride + 1  # full tiles that fit when tiling from one end
+    per_side = (full + 1) // 2 if full % 2 else full // 2
+    left = [(i * stride, tile) for i in range(per_side)]
+    right = [(length - tile - i * stride, tile) for i in reversed(range(per_side))]
+    gap = right[0][0] - (left[-1][0] + tile)  # uncovered between the two halves (negative: overlap)
+    middle = []
+    if gap > -overlap:
+        size = min(tile, _round_up(gap + 2 * overlap, multiple))
+        middle = [((length - size) // 2, size)]
+    return sorted(set(left + middle + right))
 
 
 def starts(length, tile, overlap):
