@@ -107,9 +107,10 @@ def cache_path(stem, deg):
 
 
 def load_probs(stem, deg):
-    """(edge, ice, reference, rock or None) of one cached scene and orientation."""
+    """(edge, ice, reference, rock or None) of one cached scene and orientation (rock None with
+    WATERLINE_FRONT_ROCK=0)."""
     with np.load(cache_path(stem, deg)) as z:
-        rock = z["rock"].astype(np.float32) if "rock" in z else None
+        rock = z["rock"].astype(np.float32) if USE_ROCK and "rock" in z else None
         return z["edge"].astype(np.float32), z["ice"].astype(np.float32), z["ref"], rock
 
 
@@ -243,7 +244,7 @@ def measure(scenes, method, deg, turn_probs=False, static=False, options=None, s
             e, i = turn(e, deg), turn(i, deg)
             rock = None if rock is None else turn(rock, deg)
         kw = {"static": masks[stem]} if stem in masks else {}
-        if rock is not None and USE_ROCK:
+        if rock is not None:
             kw["rock"] = rock
         fronts = extract(e, i, **kw)
         lines = [unturn_xy(f.xy, deg, ref.shape) for f in fronts]
@@ -345,7 +346,6 @@ def confidence_table(scenes, out=print):
         for source, glacier, stem in scenes:
             e, i, ref, rock = load_probs(stem, deg)
             ref_pts = points_from_mask(turn(ref, deg))
-            rock = rock if USE_ROCK else None
             for f in extract_fronts(e, i, static=masks.get(stem), max_fronts=None, rock=rock).fronts:
                 if f.quality == QUALITY_SHORT:
                     continue

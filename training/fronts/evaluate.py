@@ -17,6 +17,11 @@ from plugin.engine.fronts.extraction import extract_fronts
 LANDSAT_PIXEL_M = 49.0  # approximate; the subsets differ a little per glacier
 
 
+def iou_counts(pred, true, known):
+    """(intersection, union) pixel counts of two bool masks over the ``known`` pixels."""
+    return int((pred & true & known).sum()), int(((pred | true) & known).sum())
+
+
 def predict_probabilities(model, image):
     """(K, H, W) probabilities for a layered uint8 (3, H, W) image via the engine.
 
@@ -55,13 +60,11 @@ def evaluate_model(model_path, samples, log=print, threads=2, symmetric=True):
             fjord[:, cols.min() + 2: cols.max() - 1] = 1
             fj_lines = [f.xy for f in extract_fronts(prob[0], prob[1], fjord=fjord, rock=rock).accepted]
             d_fjord = symmetric_distance(points_from_lines(fj_lines), ref)
-        known = s.ice_weight > 0
-        pred_ice, true_ice = prob[1] >= 0.5, s.ice > 0
-        union = int(((pred_ice | true_ice) & known).sum())
+        inter, union = iou_counts(prob[1] >= 0.5, s.ice > 0, s.ice_weight > 0)
         per_scene.append({
             "scene": s.name, "source": s.source, "glacier": s.glacier, "found": bool(lines),
             "n_fronts": len(lines), "mean_px": d["mean"], "median_px": d["median"],
-            "ice_iou": int((pred_ice & true_ice & known).sum()) / union if union else None,
+            "ice_iou": inter / union if union else None,
             "mean_px_reference_fjord_mask": d_fjord["mean"],
         })
     summary = {}
@@ -89,7 +92,9 @@ def evaluate_model(model_path, samples, log=print, threads=2, symmetric=True):
         summary[source] = entry
         log(f"{source}: {entry}")
     return {"summary": summary, "per_scene": per_scene,
-            "method": "engine predict_array + extract_fronts defaults, no fjord mask; CALFIN symmetric distance "
+            "method": "engine predict_array averaged over the eight flips and turns of each tile (symmetric="
+                      f"{symmetric}) + extract_fronts with up to 5 fronts (the rock output used when the model "
+                      "has one), no fjord mask; CALFIN symmetric distance "
                       "against the 1 px reference; scenes without a front excluded from distances. "
                       "with_reference_fjord_mask: the same with an idealised fjord mask (columns spanned by "
                       "the reference front), optimistic"}

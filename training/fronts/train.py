@@ -14,7 +14,7 @@ from ..nets.deeplab import DeepLabV3Plus
 from ..torch_model import TorchModel
 from . import model_input, model_metadata
 from .data import Augment, sample_targets
-from .evaluate import predict_probabilities
+from .evaluate import iou_counts, predict_probabilities
 
 EDGE_POS_WEIGHT = 10.0  # fronts cover ~1-2 % of a crop
 SCHEDULES = ("budget", "epochs")
@@ -27,9 +27,9 @@ def soft_iou_loss(prob, target, weight):
     return -torch.log((inter + 1.0) / (union + 1.0))
 
 
-def _masked_terms(logit, target, weight):
-    """BCE over the known pixels and -ln soft IoU of one head."""
-    bce = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+def _masked_terms(logit, target, weight, pos_weight=None):
+    """BCE over the pixels with weight (positives x ``pos_weight``) and -ln soft IoU of one head."""
+    bce = F.binary_cross_entropy_with_logits(logit, target, pos_weight=pos_weight, reduction="none")
     bce = (bce * weight).sum() / weight.sum().clamp(min=1)
     return bce, soft_iou_loss(torch.sigmoid(logit), target, weight)
 
@@ -43,10 +43,7 @@ def loss_fn(logits, target):
     """
     edge_t, ice_t, ice_w, inside, rock_t, rock_w = target.unbind(1)
     pos_weight = torch.tensor(EDGE_POS_WEIGHT, device=logits.device)
-    bce_edge = F.binary_cross_entropy_with_logits(logits[:, 0], edge_t, pos_weight=pos_weight, reduction="none")
-    bce_edge = (bce_edge * inside).sum() / inside.sum().clamp(min=1)
-    iou_edge = soft_iou_loss(torch.sigmoid(logits[:, 0]), edge_t, inside)
-    parts = (bce_edge, iou_edge) + _masked_terms(logits[:, 1], ice_t, ice_w)
+    parts = _masked_terms(logits[:, 0], edge_t, inside, pos_weight) + _masked_terms(logits[:, 1], ice_t, ice_w)
     if logits.shape[1] > 2:
         parts += _masked_terms(logits[:, 2], rock_t, rock_w)
     return sum(parts), parts
@@ -76,21 +73,16 @@ def validate(net, samples, meta=None):
     if not samples:
         return {}
     model = TorchModel(net, meta or model_metadata())
-    losses, inter, union, tp_p, n_p, tp_r, n_r = [], 0, 0, 0, 0, 0, 0
-    rock_inter = rock_union = 0
+    losses, tp_p, n_p, tp_r, n_r = [], 0, 0, 0, 0
+    ice_counts, rock_counts = np.zeros(2, int), np.zeros(2, int)  # (intersection, union)
     for s in samples:
         prob = predict_probabilities(model, s.image)
         target = sample_targets(s)
         logits = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None]
         losses.append(float(loss_fn(logits, torch.from_numpy(target)[None])[0]))
-        known = s.ice_weight > 0
-        pred_ice, true_ice = prob[1] > 0.5, s.ice > 0
-        inter += int((pred_ice & true_ice & known).sum())
-        union += int(((pred_ice | true_ice) & known).sum())
+        ice_counts += iou_counts(prob[1] > 0.5, s.ice > 0, s.ice_weight > 0)
         if len(prob) > 2:
-            known_rock, pred_rock, true_rock = s.rock_weight > 0, prob[2] > 0.5, s.rock > 0
-            rock_inter += int((pred_rock & true_rock & known_rock).sum())
-            rock_union += int(((pred_rock | true_rock) & known_rock).sum())
+            rock_counts += iou_counts(prob[2] > 0.5, s.rock > 0, s.rock_weight > 0)
         # Edge precision/recall with a 2 px tolerance against the thin reference line.
         pred_edge = prob[0] > 0.5
         near_true = ndimage.binary_dilation(s.edge_1px > 0, iterations=2)
@@ -101,10 +93,11 @@ def validate(net, samples, meta=None):
         n_r += int((s.edge_1px > 0).sum())
     precision = tp_p / max(n_p, 1)
     recall = tp_r / max(n_r, 1)
-    rock = {"rock_iou": rock_inter / max(rock_union, 1)} if rock_union else {}
+    # plain floats: the history goes into checkpoints that torch.load(weights_only=True) reads
+    rock = {"rock_iou": float(rock_counts[0] / rock_counts[1])} if rock_counts[1] else {}
     return {**rock,
         "loss": float(np.mean(losses)),
-        "ice_iou": inter / max(union, 1),
+        "ice_iou": float(ice_counts[0] / max(ice_counts[1], 1)),
         "edge_precision_2px": precision,
         "edge_recall_2px": recall,
         "edge_f1_2px": 2 * precision * recall / max(precision + recall, 1e-9),
