@@ -34,6 +34,9 @@ def add_arguments(parser):
                         help="encoder widths of the four ResNet stages")
     parser.add_argument("--aspp-channels", type=int, default=NET_CONFIG["aspp_channels"])
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
+    parser.add_argument("--augment", choices=("basic", "strong"), default="basic",
+                        help="basic: crops, flips, turns, small rotations, contrast and noise; strong adds scale, "
+                             "brightness curves, speckle and blur (for unseen glaciers and SAR sensors)")
     parser.add_argument("--rock", action="store_true",
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
@@ -115,6 +118,7 @@ def main(args):
         batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, crop=args.crop, lr=args.lr,
         seed=args.seed, init=args.init, meta=model_metadata(args.tile_size, args.overlap, outputs=outputs),
         lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every, resume=args.resume,
+        augment=args.augment,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     note = f"(trained {len(history)} epochs on CPU)"

@@ -154,18 +154,41 @@ def sample_targets(s):
     return targets(s.edge, s.ice, s.ice_weight, np.ones_like(s.edge), s.rock, s.rock_weight)
 
 
+AUGMENTATIONS = ("basic", "strong")
+
+
 class Augment:
     """Random crop, all 8 square symmetries, small rotation, contrast and noise.
 
     All eight flips/90-degree rotations make the model orientation-agnostic:
     real scenes are not rotated so the glacier lies below the front.
+    ``strong`` adds what differs between glaciers and SAR sensors rather than
+    between scenes of one glacier: scale (a glacier 0.6-1.5 times as large in
+    its subset), brightness curves (gamma; a dark winter glacier surface is not
+    ocean), multiplicative speckle of 3-30 looks and blur.
     """
 
-    def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None):
+    def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False):
         self.crop = crop
         self.max_angle = max_angle
         self.noise = noise
+        self.strong = strong
         self.rng = rng or np.random.default_rng()
+
+    def _zoom(self, stack):
+        factor = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.5))))
+        return ndimage.zoom(stack, (1, factor, factor), order=1, mode="nearest", grid_mode=True)
+
+    def _appearance(self, x):
+        """Gamma, speckle and blur on the 0..1 input channels (strong only)."""
+        rng = self.rng
+        x = np.clip(x, 0, 1) ** float(np.exp(rng.uniform(-0.6, 0.6)))
+        if rng.random() < 0.5:
+            looks = rng.uniform(3, 30)
+            x = x * rng.gamma(looks, 1 / looks, x.shape[1:]).astype(np.float32)[None]
+        if rng.random() < 0.3:
+            x = ndimage.gaussian_filter(x, (0, *(2 * [rng.uniform(0.5, 1.5)])))
+        return x.astype(np.float32)
 
     def __call__(self, s):
         rng = self.rng
@@ -174,6 +197,8 @@ class Augment:
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)
         stack = np.concatenate([x, t, inside])
+        if self.strong and rng.random() < 0.5:
+            stack = self._zoom(stack)
         k = int(rng.integers(4))
         stack = np.rot90(stack, k, axes=(1, 2))
         if rng.random() < 0.5:
@@ -195,6 +220,8 @@ class Augment:
         x, edge, ice, weight, rock, rock_weight, inside = (stack[:3], stack[3], stack[4], stack[5], stack[6],
                                                            stack[7], stack[8])
         inside = inside > 0.99
+        if self.strong:
+            x = self._appearance(x)
         # Contrast/brightness jitter per sample and Gaussian noise, then back to 0..1.
         gain = rng.uniform(0.8, 1.25)
         bias = rng.uniform(-0.08, 0.08)

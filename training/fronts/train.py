@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from ..nets.deeplab import DeepLabV3Plus
 from ..torch_model import TorchModel
 from . import model_input, model_metadata
-from .data import Augment, sample_targets
+from .data import AUGMENTATIONS, Augment, sample_targets
 from .evaluate import iou_counts, predict_probabilities
 
 EDGE_POS_WEIGHT = 10.0  # fronts cover ~1-2 % of a crop
@@ -120,7 +120,8 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
-          init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None):
+          init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
+          augment="basic"):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -134,12 +135,14 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     ``checkpoint_every`` epochs and at the end; ``resume``: such a file, to
     continue from its epoch with its network, optimiser, RNG and history.
     ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
+    ``augment``: "basic" or "strong" (``data.Augment``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
-                    samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed)
+                    samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
+                    augment=augment)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
@@ -154,14 +157,16 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
         load_onnx_into(net, init, calibration_batch(train_samples))
     elif init:
         net.load_state_dict(load_weights(init))
-    augment = Augment(crop=crop, rng=rng)
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
+    augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong")
     start = time.time()
     earlier = history[-1]["seconds"] if history else 0.0  # training time of the runs this one continues
     budget = minutes * 60 if minutes else None
     for epoch in range(done + 1, epochs + 1):
         net.train()
         sums, n = np.zeros(1 + 2 * net.config["out_channels"]), 0
-        for x, t in batches(train_samples, batch_size, samples_per_epoch, augment, rng):
+        for x, t in batches(train_samples, batch_size, samples_per_epoch, augmenter, rng):
             frac = (epoch - 1) / epochs
             if budget and lr_schedule == "budget":
                 frac = max(frac, (time.time() - start) / budget)
