@@ -75,6 +75,13 @@ def test_input_scale_is_optional_and_checked(tmp_path):
         load_model(conv_net(tmp_path / "bad.onnx", meta={"input_scale": "bytes"}))
 
 
+def test_sensors_is_optional_and_checked(tmp_path):
+    assert load_model(conv_net(tmp_path / "plain.onnx")).meta["sensors"] == "any"
+    assert load_model(conv_net(tmp_path / "opt.onnx", meta={"sensors": "optical"})).meta["sensors"] == "optical"
+    with pytest.raises(ContractError, match="sensors 'radar' is not one of any, optical, sar"):
+        load_model(conv_net(tmp_path / "bad.onnx", meta={"sensors": "radar"}))
+
+
 def test_bad_json_refused(tmp_path):
     path = conv_net(tmp_path / "m.onnx", meta={"normalization": "[{'method': 'none'"})
     with pytest.raises(ContractError, match="normalization is not valid JSON"):

@@ -17,6 +17,7 @@ PIXEL = 49.0
 ORIGIN = (-200000.0, -2000000.0)
 GRID = {"crs": CRS, "transform": from_origin(*ORIGIN, PIXEL, PIXEL)}
 WEIGHTS = ROOT / "weights" / "calving_front.onnx"
+OPTICAL = ROOT / "weights" / "calving_front_optical.onnx"
 HELD_OUT = [  # Landsat scenes of the validation glacier (path/row 229-231/012), never trained on
     "LE07_L1TP_230012_20000529_20170211_01_T1_B8",
     "LT05_L1TP_230012_19860920_20170216_01_T1_B2",
@@ -271,3 +272,32 @@ def test_qgis_process_fronts_do_not_depend_on_the_scene_orientation(qgis_process
     for deg in (90, 180):
         agree = symmetric_distance(points_from_lines([lines[deg]]), points_from_lines([lines[0]]))["mean"]
         assert agree < 1.5, (deg, agree)  # measured 0.6 / 0.7 px
+
+
+@pytest.mark.weights
+def test_qgis_process_gives_each_scene_the_model_for_its_sensor(qgis_process, run_alg, weights, tmp_path):
+    """One held-out Landsat image under its Landsat name and under a name that tells no sensor: through
+    qgis_process with default parameters the Landsat scene gets the optical model and the other the general
+    one (the features' model field says which); SENSOR=Optical gives the optical model to the second too,
+    and a model file runs on every scene."""
+    assert OPTICAL.exists(), "the shipped model weights/calving_front_optical.onnx is missing"
+    image, label = _landsat(HELD_OUT[0])
+    landsat = write_tif(tmp_path / f"{HELD_OUT[0]}_Subset.tif", image, **GRID)
+    plain = write_tif(tmp_path / "glacier_subset.tif", image, **GRID)
+    out = qgis_process("detect_calving_fronts", {"INPUT": [landsat, plain], "OUTPUT": str(tmp_path / "a.gpkg")})
+    feats, _ = _features(out["results"]["OUTPUT"])
+    model_of = {f["scene_id"]: f["model"].split()[0] for f in feats}
+    assert model_of == {f"{HELD_OUT[0]}_Subset": OPTICAL.name, "glacier_subset": WEIGHTS.name}
+    sensor_of = {f["scene_id"]: f["sensor"] for f in feats}
+    assert sensor_of[f"{HELD_OUT[0]}_Subset"] == "Landsat 7 ETM+" and not sensor_of["glacier_subset"]
+    # The two models give different lines for the same pixels; both lie on the labelled front.
+    from plugin.engine.fronts.metrics import points_from_lines, points_from_mask, symmetric_distance
+
+    for scene in model_of:
+        lines = [_pixels(f.geometry()) for f in feats if f["scene_id"] == scene]
+        assert symmetric_distance(points_from_lines(lines), points_from_mask(label))["mean"] < 4.0, scene
+    forced = run_alg("detect_calving_fronts", {"INPUT": [plain], "SENSOR": 1, "OUTPUT": str(tmp_path / "b.gpkg")})
+    assert {f["model"].split()[0] for f in _features(forced["OUTPUT"])[0]} == {OPTICAL.name}
+    given = run_alg("detect_calving_fronts", {"INPUT": [landsat, plain], "MODEL": weights,
+                                              "OUTPUT": str(tmp_path / "c.gpkg")})
+    assert {f["model"].split()[0] for f in _features(given["OUTPUT"])[0]} == {WEIGHTS.name}

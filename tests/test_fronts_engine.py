@@ -7,7 +7,7 @@ from scipy import ndimage
 from conftest import shared_path
 from plugin.engine.fronts.metrics import line_distance, points_from_mask, summarize, symmetric_distance
 from plugin.engine.fronts.extraction import QUALITY_GOOD, QUALITY_LOW_CONFIDENCE, QUALITY_PARTIAL, QUALITY_SHORT, extract_fronts
-from plugin.engine.fronts.scene_names import match_key, parse_scene_name
+from plugin.engine.fronts.scene_names import match_key, parse_scene_name, sensor_kind
 
 # ------------------------------------------------------------------ metrics
 
@@ -183,6 +183,36 @@ def test_scene_names_for_front_scenes():
     ]:
         info = parse_scene_name(name)
         assert (info["date"], info["sensor"]) == (date, sensor)
+
+
+def test_sensor_kind_of_scene_names():
+    """Which shipped front model a scene gets follows from its name: optical, SAR or unknown (never a guess)."""
+    for name, kind in [
+        ("LE07_L1TP_022006_20000707_20170212_01_T1_B8_Subset.tif", "optical"),
+        ("LC08_L1TP_230012_20150819_20170226_01_T1_B8.tif", "optical"),
+        ("S2A_MSIL1C_20200716T151911_N0209_R068_T22WEB_20200716T171720.tif", "optical"),
+        ("S1B_IW_GRDH_1SDH_20190612T083015_20190612T083040_016651_01F56C_1A2B.tif", "sar"),
+        ("JAC_2011-01-25_TSX_6_1_005.png", "sar"),
+        ("Mapple_2008-10-14_ENVISAT_20_3_467.tif", "sar"),
+        ("DBE_2009-11-20_PALSAR_17_1_130.tif", "sar"),
+        ("Jorum_2016-07-03_S1_20_2_009.tif", "sar"),
+        ("SI_1996-02-10_ERS_20_2_125.tif", "sar"),
+        ("helheim_2016-07-03.tif", None),
+        ("scene.tif", None),
+    ]:
+        assert sensor_kind(parse_scene_name(name)["sensor"]) == kind, name
+
+
+def test_sensor_chooser_prefers_the_scenes_sensor_then_any():
+    from plugin.engine.core.model import sensor_chooser
+
+    general, optical, sar = ("g.onnx", {"sensors": "any"}), ("o.onnx", {"sensors": "optical"}), \
+        ("s.onnx", {"sensors": "sar"})
+    assert sensor_chooser("optical")([general, optical]) is optical
+    assert sensor_chooser("sar")([general, optical]) is general  # no SAR model: the general one
+    assert sensor_chooser(None)([optical, general]) is general  # unknown sensor: the general one
+    assert sensor_chooser("sar")([optical, sar, general]) is sar
+    assert sensor_chooser(None)([optical]) is optical  # the only model there is
 
 
 def test_match_key_pairs_images_and_labels():

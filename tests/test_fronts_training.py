@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from conftest import ROOT, shared_path
 from training.fronts.data import Augment, ice_from_front, load_landsat, load_sar, split
@@ -110,6 +111,55 @@ def test_augmentation_covers_all_orientations():
         gx = np.corrcoef(cols, ice[known])[0, 1]
         sides.add(("down" if gy > 0 else "up") if abs(gy) > abs(gx) else ("right" if gx > 0 else "left"))
     assert sides == {"up", "down", "left", "right"}
+
+
+def test_strong_augmentation_changes_scale_and_brightness_but_keeps_targets_binary():
+    """--augment strong: the same image comes out at other scales and brightness curves; targets stay 0/1 and
+    line up with the image (the front lies on the ice/ocean boundary of the zoomed sample too)."""
+    sample = _few(0, 1)[0]
+    basic = Augment(crop=128, max_angle=0, noise=0, rng=np.random.default_rng(3))
+    strong = Augment(crop=128, max_angle=0, noise=0, rng=np.random.default_rng(3), strong=True)
+    means = {"basic": [], "strong": []}
+    for name, aug in (("basic", basic), ("strong", strong)):
+        for _ in range(40):
+            x, t = aug(sample)
+            assert x.shape == (3, 128, 128) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+            for channel in (0, 1, 2, 3, 4, 5):
+                assert set(np.unique(t[channel])) <= {0.0, 1.0}
+            means[name].append(float(x.mean()))
+            edge, ice, known = t[0] > 0, t[1] > 0, t[2] > 0
+            if edge.sum() > 20:
+                boundary = (ndimage.binary_dilation(ice & known, iterations=3)
+                            & ndimage.binary_dilation(~ice & known, iterations=3))
+                assert (edge & boundary).sum() > 0.8 * edge.sum()
+    # brightness curves spread the image mean far wider than gain/bias jitter alone
+    assert np.std(means["strong"]) > 1.3 * np.std(means["basic"])
+
+
+def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):
+    """--export-only --resume CKPT --sensors optical: the checkpoint's weights as an ONNX model the engine loads,
+    declared for optical scenes, with the checkpoint's history in its metrics; no epoch is trained."""
+    from plugin.engine.core.model import load_model
+    from training.__main__ import main
+
+    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "1",
+              "--samples-per-epoch", "2", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
+              "--overlap", "32", "--threads", "1", "--no-evaluate", "--widths", "8,8,16,16",
+              "--aspp-channels", "8", "--decoder-channels", "8"]
+    main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt")])
+    before = (tmp_path / "a.pt").read_bytes()
+    main(common + ["--out", str(tmp_path / "opt.onnx"), "--resume", str(tmp_path / "a.pt"), "--export-only",
+                   "--sensors", "optical"])
+    assert (tmp_path / "a.pt").read_bytes() == before  # exporting does not touch the checkpoint
+    model = load_model(tmp_path / "opt.onnx")
+    assert model.meta["sensors"] == "optical" and model.meta["task"] == "calving_front"
+    assert "for optical scenes" in model.meta["description"]
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    a = load_model(tmp_path / "a.onnx").session.run(None, {"input": x})[0]
+    assert np.allclose(model.session.run(None, {"input": x})[0], a, atol=1e-5)  # the same weights
+    assert load_model(tmp_path / "a.onnx").meta["sensors"] == "any"
+    metrics = json.loads((tmp_path / "opt.metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1]
 
 
 def test_tiny_training_run_learns():
@@ -305,3 +355,33 @@ def test_resume_continues_the_epoch_count_weights_and_random_state(tmp_path):
     assert trained  # the second epoch did change the weights
     metrics = json.loads((tmp_path / "b.metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+
+
+def test_snapshots_and_their_weight_average(tmp_path):
+    """--snapshots keeps the weights at every checkpoint; --export-only --average exports their mean, with
+    BatchNorm statistics recomputed on training batches (not averaged)."""
+    from plugin.engine.core.model import load_model
+    from training.__main__ import main
+    from training.fronts.train import averaged
+
+    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "2",
+              "--samples-per-epoch", "4", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
+              "--overlap", "32", "--threads", "1", "--no-evaluate", "--widths", "8,8,16,16",
+              "--aspp-channels", "8", "--decoder-channels", "8", "--checkpoint-every", "1"]
+    main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt"),
+                   "--snapshots", str(tmp_path / "snap")])
+    snaps = sorted((tmp_path / "snap").glob("e*.pt"))
+    assert [p.name for p in snaps] == ["e0001.pt", "e0002.pt"]
+    one, two = (torch.load(p, weights_only=True)["state"] for p in snaps)
+    net, epochs = averaged(snaps, _few(2, 2), batches_for_bn=2)
+    assert epochs == [1, 2]
+    state = net.state_dict()
+    conv = next(n for n, v in one.items() if v.ndim == 4)
+    assert not torch.equal(one[conv], two[conv])
+    assert torch.allclose(state[conv], (one[conv] + two[conv]) / 2)
+    bn = next(n for n in one if n.endswith("running_mean"))
+    assert not torch.allclose(state[bn], (one[bn] + two[bn]) / 2)  # recomputed, not averaged
+    main(common + ["--out", str(tmp_path / "avg.onnx"), "--resume", str(tmp_path / "a.pt"), "--export-only",
+                   "--average", *map(str, snaps)])
+    assert load_model(tmp_path / "avg.onnx").meta["task"] == "calving_front"
+    assert json.loads((tmp_path / "avg.metrics.json").read_text())["averaged_epochs"] == [1, 2]

@@ -17,6 +17,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
@@ -39,7 +40,11 @@ from ..common import (
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 from ...plugin.engine.fronts import scene as front_scene
-from ...plugin.engine.core.model import load_model, resolve_model
+from ...plugin.engine.core.model import load_model, resolve_model, sensor_chooser
+from ...plugin.engine.fronts.scene_names import parse_scene_name, sensor_kind
+
+# SENSOR choices: (kind, label); None = from the file name.
+SENSOR_CHOICES = [(None, "From the file name"), ("optical", "Optical (Landsat, Sentinel-2)"), ("sar", "SAR")]
 
 
 def front_fields():
@@ -59,6 +64,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
     FOLDER = "FOLDER"
     FJORD_MASK = "FJORD_MASK"
     MODEL = "MODEL"
+    SENSOR = "SENSOR"
     EDGE_THRESHOLD = "EDGE_THRESHOLD"
     MIN_CONFIDENCE = "MIN_CONFIDENCE"
     MAX_FRONTS = "MAX_FRONTS"
@@ -104,10 +110,13 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             self,
             "Finds the calving front of a glacier in one or many scenes with a CALFIN-style network "
             "(DeepLabV3+ with a front-edge output and an ice/land-versus-ocean output), then traces the "
-            "front as a line: the edge output is thresholded and thinned, the ice/ocean boundary helps "
-            "bridge faint stretches, parts on or outside the fjord walls are dropped (when a fjord mask "
-            "is given), the pixels are ordered into a line (longest path through the skeleton), and "
-            "implausible fronts (too short, low confidence) are rejected.",
+            "front where the two outputs agree: a line counts only where it lies on the ice/ocean boundary "
+            "(or where the ice output is unsure), so lines with water on both sides or round an iceberg "
+            "are rejected; lines are trimmed to their best-supported stretch and ranked; parts on or "
+            "outside the fjord walls are dropped (when a fjord mask is given), and implausible fronts "
+            "(too short, low confidence) are rejected. Optical scenes (Landsat, Sentinel-2: from the "
+            "file name, or the Sensor parameter) get the shipped optical model, SAR scenes and scenes "
+            "of unknown sensor the general one.",
             "Also returned: the number of fronts written and the number appended to the GeoPackage.")
 
     def createInstance(self):
@@ -129,8 +138,18 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "Optional (Fjord-boundary mask makes one). Front pieces on or outside the walls are "
             "dropped and fronts that do not reach both walls are flagged 'partial'."))
         self.addParameter(with_help(QgsProcessingParameterFile(
-            self.MODEL, "Model (ONNX; empty = shipped calving_front.onnx)", extension="onnx", optional=True),
-            "A calving_front ONNX model with the Waterline contract; empty uses weights/calving_front.onnx."))
+            self.MODEL, "Model (ONNX; empty = the shipped model for each scene's sensor)", extension="onnx",
+            optional=True),
+            "A calving_front ONNX model with the Waterline contract, run on every scene. Empty: each scene gets "
+            "the shipped model for its sensor (see Sensor): calving_front_optical.onnx for optical scenes, "
+            "calving_front.onnx for SAR and for scenes whose sensor is not known."))
+        self.addParameter(with_help(QgsProcessingParameterEnum(
+            self.SENSOR, "Sensor of the scenes", [label for _, label in SENSOR_CHOICES], defaultValue=0,
+            optional=True),
+            "Which shipped model a scene gets. From the file name: Landsat and Sentinel-2 product ids are "
+            "optical; Sentinel-1 ids and CaFFe-style names (glacier_date_TSX_...) are SAR; any other name "
+            "gets the general model. Choose Optical or SAR when your file names do not say. Ignored when a "
+            "model file is given."))
         self.addParameter(with_help(QgsProcessingParameterNumber(
             self.EDGE_THRESHOLD, "Edge threshold (front probability)", QgsProcessingParameterNumber.Double,
             0.5, minValue=0.01, maxValue=0.99),
@@ -197,12 +216,24 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ helpers
 
-    def _model(self, parameters, context, feedback):
+    def _models(self, parameters, context, scenes, feedback):
+        """The model of every scene: the user's file for all of them, else the shipped model for the
+        scene's sensor (each model loaded once)."""
+        user = self.parameterAsFile(parameters, self.MODEL, context)
+        forced = SENSOR_CHOICES[self.parameterAsEnum(parameters, self.SENSOR, context)][0]
+        by_kind, loaded, models = {}, {}, []
         with engine_errors(feedback):
-            path, _ = resolve_model("calving_front", self.parameterAsFile(parameters, self.MODEL, context))
-            model = load_model(path, device="auto")
-        feedback.pushInfo(f"Model: {os.path.basename(path)} version {model.meta['version']}")
-        return model
+            for path, _ in scenes:
+                kind = None if user else (forced or sensor_kind(parse_scene_name(path)["sensor"]))
+                if kind not in by_kind:
+                    model_path, _ = resolve_model("calving_front", user, choose=sensor_chooser(kind))
+                    if model_path not in loaded:
+                        loaded[model_path] = load_model(model_path, device="auto")
+                        feedback.pushInfo(f"Model: {os.path.basename(model_path)} version "
+                                          f"{loaded[model_path].meta['version']}")
+                    by_kind[kind] = loaded[model_path]
+                models.append(by_kind[kind])
+        return models
 
     def _scenes(self, parameters, context):
         """(path, CRS) of every scene layer, then of every raster in the scene folder."""
@@ -248,12 +279,12 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         # The GeoPackage to append to counts as an input: no output may be written over it.
         inputs = [path for path, _ in scenes] + [fjord_path, gpkg if gpkg and os.path.exists(gpkg) else None]
         with RunOutputs(self, parameters, context, inputs=inputs) as out:
-            model = self._model(parameters, context, feedback)
+            models = self._models(parameters, context, scenes, feedback)
             out_crs = scenes[0][1]
             sink, _ = out.sink(self.OUTPUT, front_fields(), QgsWkbTypes.LineString, out_crs)
             ice_sink, _ = out.sink(self.OUTPUT_ICE, ice_fields(), QgsWkbTypes.Polygon, out_crs, required=False)
             folders = (out.folder(self.PROB_FOLDER), out.folder(self.QA_FOLDER))
-            written = self._detect_all(scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs,
+            written = self._detect_all(scenes, fjord_path, models, settings, folders, sink, ice_sink, out_crs,
                                        context, feedback)
             appended = self._append(gpkg, gpkg_layer, written, out_crs, context, feedback) if gpkg else 0
         del sink, ice_sink  # closes the GeoPackages: their default styles are saved in them next
@@ -267,7 +298,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             result[self.APPEND_GPKG] = gpkg
         return result
 
-    def _detect_all(self, scenes, fjord_path, model, settings, folders, sink, ice_sink, out_crs, context, feedback):
+    def _detect_all(self, scenes, fjord_path, models, settings, folders, sink, ice_sink, out_crs, context, feedback):
         """Every scene through the engine, its fronts and ice/ocean polygons into the sinks; returns the fronts.
 
         Two passes: the model runs on every scene first, so that static edges (rock walls, coast)
@@ -280,11 +311,11 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         symmetric = settings.pop("symmetric")
         written, predictions = [], []
         try:
-            for i, (path, _) in enumerate(scenes):
+            for i, ((path, _), model) in enumerate(zip(scenes, models)):
                 if feedback.isCanceled():
                     raise QgsProcessingException("Cancelled by the user; no output was written.")
                 stem = os.path.splitext(os.path.basename(path))[0]
-                feedback.pushInfo(f"Scene {i + 1}/{len(scenes)}: {stem}")
+                feedback.pushInfo(f"Scene {i + 1}/{len(scenes)}: {stem} (model {os.path.basename(model.path)})")
                 eng = EngineFeedback(feedback, 80.0 * i / len(scenes), 80.0 / len(scenes))
                 with engine_errors(feedback):
                     predictions.append(front_scene.predict_scene(
@@ -297,7 +328,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             if static:
                 feedback.pushInfo(f"Static edges (rock walls, coast) found from the stack for {len(static)} "
                                   "scene(s) on a shared grid: they count half as front evidence")
-            for i, ((path, crs), prediction) in enumerate(zip(scenes, predictions)):
+            for i, ((path, crs), prediction, model) in enumerate(zip(scenes, predictions, models)):
                 if feedback.isCanceled():
                     raise QgsProcessingException("Cancelled by the user; no output was written.")
                 stem = os.path.splitext(os.path.basename(path))[0]

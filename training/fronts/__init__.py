@@ -31,8 +31,9 @@ OUTPUTS = [
 ]
 
 
-def model_metadata(tile_size=256, overlap=64, history_note="", outputs=2):
-    """The contract of a front model with ``outputs`` heads (2: front, ice; 3: front, ice, rock)."""
+def model_metadata(tile_size=256, overlap=64, history_note="", outputs=2, sensors="any"):
+    """The contract of a front model with ``outputs`` heads (2: front, ice; 3: front, ice, rock), for
+    scenes of ``sensors`` ("any", "optical" or "sar": which scenes the plugin gives it)."""
     return {
         "task": "calving_front",
         "channels": CHANNELS,
@@ -45,7 +46,9 @@ def model_metadata(tile_size=256, overlap=64, history_note="", outputs=2):
         "training_data": TRAINING_DATA,
         "license": "CC BY 4.0 (weights derived from CC BY 4.0 data; credit both datasets)",
         "description": ("CALFIN-style DeepLabV3+ calving-front model (front edge + ice/land mask"
-                        + (" + rock" if outputs > 2 else "") + ") " + history_note),
+                        + (" + rock" if outputs > 2 else "") + ")"
+                        + ("" if sensors == "any" else f" for {sensors} scenes") + " " + history_note),
+        "sensors": sensors,
     }
 
 

@@ -1,4 +1,5 @@
-"""Write the model card ``weights/calving_front.md`` from the metrics JSON of a run."""
+"""Write a front model's card (``weights/calving_front.md``, ``weights/calving_front_optical.md``) from the
+metrics JSON of a run."""
 
 from pathlib import Path
 
@@ -7,16 +8,39 @@ def _f(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _run_text(metrics):
-    """Optimiser and run bullets: one run, or the stages of a continued run (``metrics["stages"]``)."""
+def _export_text(metrics, out):
+    s = metrics.get("settings", {})
+    command = (f"`python -m training fronts --resume {s.get('resume')} --export-only --sensors "
+               f"{s.get('sensors', 'any')} --out {out}")
+    epochs = metrics.get("averaged_epochs")
+    if epochs:
+        return (f"The shipped weights are the mean of the weights at {len(epochs)} checkpoints, epochs "
+                f"{epochs[0]}-{epochs[-1]} (stochastic weight averaging; BatchNorm statistics recomputed on "
+                f"training batches): {command} --average <snapshots>`. Training goes on.")
+    return f"Exported from the checkpoint as it stood: {command}`. Training goes on."
+
+
+def _run_text(metrics, out):
+    """Optimiser and run bullets: one run, a run continued from its checkpoint across sessions, or the
+    stages of a continued run (``metrics["stages"]``)."""
     s = metrics.get("settings", {})
     history = metrics.get("history", [])
     last = history[-1] if history else {}
     stages = metrics.get("stages")
+    if s.get("resume"):
+        return f"""- AdamW, weight decay 1e-4, batch {s.get("batch_size")}, {s.get("samples_per_epoch")} samples per epoch,
+  learning rate on a cosine over {s.get("epochs")} epochs (`--lr-schedule epochs`), so that a run
+  continued from its checkpoint follows the schedule of one that never stopped.
+- Trained on **CPU only** (1-2 threads, niced, beside other work) across sessions, each continuing the
+  committed checkpoint exactly (`--resume {s.get("resume")}`; the command is in
+  `training/checkpoints/README.md`): **{last.get("epoch", "?")} epochs**, {_f(last.get("seconds", 0) / 3600, 1)} h of
+  training in all, learning rate now {_f(last.get("lr"), 5)}, final training loss
+  {_f(last.get("train_loss"), 3)}. {_export_text(metrics, out)}
+"""
     if not stages:
         return f"""- AdamW, lr {s.get("lr")} with a cosine decay over the time budget, weight decay 1e-4, batch
   {s.get("batch_size")}, {s.get("samples_per_epoch")} samples per epoch.
-- Run: `python -m training fronts --out weights/calving_front.onnx --minutes {s.get("minutes")}`
+- Run: `python -m training fronts --out {out} --minutes {s.get("minutes")}`
   (`make train-fronts`) on **CPU only, 2 threads**; it stopped at
   the time budget after **{last.get("epoch", "?")} epochs** ({_f(last.get("seconds", 0) / 60, 0)} min), final
   training loss {_f(last.get("train_loss"), 3)}. This is a short CPU run, far from converged: a
@@ -68,10 +92,20 @@ evaluation: `evaluate_fronts` thins the reference masks to an 8-connected skelet
 """
 
 
+def _sensors_text(metrics):
+    sensors = metrics.get("settings", {}).get("sensors", "any")
+    if sensors == "optical":
+        return ("It is shipped for **optical scenes**: *Detect calving fronts* gives it every scene whose\n"
+                "file name is a Landsat or Sentinel-2 product id (or all scenes with *Sensor* = Optical);\n"
+                "SAR scenes and scenes of unknown sensor get `calving_front.onnx`.\n\n")
+    return ("*Detect calving fronts* gives it SAR scenes and scenes whose sensor the file name does not\n"
+            "tell; optical scenes (Landsat, Sentinel-2) get `calving_front_optical.onnx`.\n\n")
+
+
 def _intro_text(metrics, onnx_path):
     """Title and what the model is."""
     size_mb = Path(onnx_path).stat().st_size / 1e6 if Path(onnx_path).exists() else 0
-    return f"""# calving_front.onnx — CALFIN-style calving-front model
+    return f"""# {Path(onnx_path).name} — CALFIN-style calving-front model
 
 DeepLabV3+ with two outputs, **front** (probability that a pixel lies on the
 calving front, trained on 3 px wide lines) and **ice** (glacier ice or land
@@ -82,7 +116,7 @@ the same code the plugin runs), scaled by 1/255. Trained at about 50 m pixels.
 File size {size_mb:.1f} MB, {metrics.get("parameters", 0):,} parameters. Licence of the weights: CC BY 4.0
 (derived from CC BY 4.0 data; credit both datasets below).
 
-"""
+{_sensors_text(metrics)}"""
 
 
 def _data_text(metrics):
@@ -122,7 +156,7 @@ fjord) and rows between the parts of a folded front are ignored.
 """
 
 
-def _architecture_text(metrics):
+def _architecture_text(metrics, out):
     """Network, loss, augmentation and the run."""
     s = metrics.get("settings", {})
     cfg = metrics.get("net_config", {})
@@ -140,11 +174,11 @@ def _architecture_text(metrics):
   are not rotated like the training subsets, so the model must be orientation-agnostic),
   small rotations (+-15 degrees), contrast/brightness jitter, Gaussian noise. Landsat and SAR
   drawn half and half.
-{_run_text(metrics)}
+{_run_text(metrics, out)}
 """
 
 
-def _results_text(metrics):
+def _results_text(metrics, out):
     """The held-out table and what it says."""
     history = metrics.get("history", [])
     val = next((h["val"] for h in reversed(history) if "val" in h), {})
@@ -161,7 +195,7 @@ fronts) and **no fjord mask**; the accepted lines are scored against the 1 px re
 front with CALFIN's symmetric mean distance (mean of nearest distances from prediction
 to reference and back, pooled), per image, then averaged over images. Images where no
 front is accepted count as "not found" and are left out of the distances. Reproduce with
-`python -m training fronts --out weights/calving_front.onnx --evaluate-only`.
+`python -m training fronts --out {out} --evaluate-only`.
 
 | held-out set | images | front found | mean distance | median of image means | mean of image medians | ice IoU |
 |---|---|---|---|---|---|---|
@@ -285,8 +319,31 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
 """
 
 
+def _selection_text(metrics):
+    """The rule that shipped a second model for some scenes, and what was measured (``metrics["selection"]``:
+    ``rule``, ``how``, ``rows`` of [set, this model, the general model])."""
+    sel = metrics.get("selection")
+    if not sel:
+        return ""
+    rows = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in sel["rows"])
+    return f"""## Why it is shipped for these scenes
+
+{sel["rule"]}
+
+{sel["how"]}
+
+| set | this model | `calving_front.onnx` |
+|---|---|---|
+{rows}
+
+{sel.get("note", "")}
+"""
+
+
 def write_card(path, metrics, onnx_path):
-    text = (_intro_text(metrics, onnx_path) + _data_text(metrics) + _architecture_text(metrics)
-            + _results_text(metrics) + _EXTRACTION + _LIMITATIONS)
+    out = f"weights/{Path(onnx_path).name}"
+    text = (_intro_text(metrics, onnx_path) + _data_text(metrics) + _architecture_text(metrics, out)
+            + _results_text(metrics, out) + (_selection_text(metrics) if metrics.get("selection") else _EXTRACTION)
+            + _LIMITATIONS)
     Path(path).write_text(text)
     return path

@@ -57,6 +57,17 @@ def add_arguments(parser):
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images per dataset")
     parser.add_argument("--tile-size", type=int, default=256, help="tile size written into the model contract")
     parser.add_argument("--overlap", type=int, default=64, help="overlap written into the model contract")
+    parser.add_argument("--sensors", choices=("any", "optical", "sar"), default="any",
+                        help="which scenes the model is for (contract key sensors): the plugin gives an optical "
+                             "model to optical scenes and the 'any' model to the others")
+    parser.add_argument("--export-only", action="store_true",
+                        help="no training: export the --resume checkpoint as it is to --out (with its history), "
+                             "then evaluate it unless --no-evaluate")
+    parser.add_argument("--snapshots", default=None,
+                        help="folder that receives the weights at every checkpoint, for --average")
+    parser.add_argument("--average", nargs="+", default=None,
+                        help="with --export-only: export the mean of these snapshot files' weights (stochastic "
+                             "weight averaging), BatchNorm statistics recomputed on training batches")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the front-distance evaluation")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="only evaluate the existing --out model on the held-out glaciers")
@@ -100,7 +111,7 @@ def main(args):
     import torch
 
     from ..export import export_onnx
-    from .train import train
+    from .train import averaged, from_checkpoint, train
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -111,29 +122,49 @@ def main(args):
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
         return
     ckpt = Path(args.checkpoint) if args.checkpoint else Path("build/fronts") / (out.stem + ".pt")
-    config = net_config(args)
-    outputs = config.get("out_channels", 2)
-    net, history = train(
-        train_set, val_set, net_config=config, epochs=args.epochs, minutes=args.minutes,
-        batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, crop=args.crop, lr=args.lr,
-        seed=args.seed, init=args.init, meta=model_metadata(args.tile_size, args.overlap, outputs=outputs),
-        lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every, resume=args.resume,
-        augment=args.augment,
-    )
+    averaged_epochs = None
+    settings = {k: v for k, v in vars(args).items() if k != "run"}
+    if args.average and not args.export_only:
+        raise SystemExit("--average goes with --export-only")
+    if args.export_only:
+        if not args.resume:
+            raise SystemExit("--export-only needs --resume CHECKPOINT (the checkpoint to export)")
+        net, history, trained_with = from_checkpoint(args.resume)
+        settings.update(trained_with)  # how the checkpoint was trained, not this command's defaults
+        ckpt = Path(args.resume)
+        if args.average:
+            net, averaged_epochs = averaged(args.average, train_set)
+            print(f"averaged the weights of {len(averaged_epochs)} snapshots "
+                  f"(epochs {averaged_epochs[0]}-{averaged_epochs[-1]})")
+    else:
+        config = net_config(args)
+        net, history = train(
+            train_set, val_set, net_config=config, epochs=args.epochs, minutes=args.minutes,
+            batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, crop=args.crop, lr=args.lr,
+            seed=args.seed, init=args.init,
+            meta=model_metadata(args.tile_size, args.overlap, outputs=config.get("out_channels", 2)),
+            lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
+            resume=args.resume, augment=args.augment, snapshots=args.snapshots,
+        )
+    outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)
     note = f"(trained {len(history)} epochs on CPU)"
     if args.init:
         note = f"(continued for {len(history)} epochs on CPU from {Path(args.init).name})"
-    meta = model_metadata(args.tile_size, args.overlap, note, outputs=outputs)
+    if averaged_epochs:
+        note = (f"(trained {len(history)} epochs on CPU; weights averaged over epochs {averaged_epochs[0]}-"
+                f"{averaged_epochs[-1]})")
+    meta = model_metadata(args.tile_size, args.overlap, note, outputs=outputs, sensors=args.sensors)
     export_onnx(net, out, meta)
     metrics = {
-        "settings": {k: v for k, v in vars(args).items() if k != "run"},
+        "settings": settings,
         "net_config": net.config,
         "parameters": sum(p.numel() for p in net.parameters()),
         "train_images": len(train_set),
         "validation_images": len(val_set),
         "validation_glaciers": sorted({s.glacier for s in val_set}),
         "history": history,
+        "averaged_epochs": averaged_epochs,
     }
     metrics_path.write_text(json.dumps(metrics, indent=2))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {metrics_path} and the checkpoint {ckpt}")

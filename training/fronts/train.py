@@ -121,7 +121,7 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
-          augment="basic"):
+          augment="basic", snapshots=None):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -135,7 +135,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     ``checkpoint_every`` epochs and at the end; ``resume``: such a file, to
     continue from its epoch with its network, optimiser, RNG and history.
     ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
-    ``augment``: "basic" or "strong" (``data.Augment``).
+    ``augment``: "basic" or "strong" (``data.Augment``). ``snapshots``: a folder that receives the
+    weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
@@ -190,6 +191,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
         log(_format(row))
         if checkpoint and checkpoint_every and epoch % checkpoint_every == 0:
             save_checkpoint(checkpoint, net, opt, rng, done, history, best, settings)
+            if snapshots:
+                save_snapshot(snapshots, net, epoch)
         if out_of_time:
             log(f"time budget of {minutes} min reached after {epoch} epochs")
             break
@@ -214,6 +217,46 @@ def save_checkpoint(path, net, opt, rng, epoch, history, best, settings):
     partial = path.with_name(path.name + ".partial")
     torch.save(state, partial)
     os.replace(partial, path)
+
+
+def from_checkpoint(path):
+    """(network in eval mode, history, training settings) of a checkpoint saved by ``train``, as it stands."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    net = DeepLabV3Plus(**saved["config"])
+    net.load_state_dict(saved["state"])
+    return net.eval(), saved["history"], saved["settings"]
+
+
+def save_snapshot(folder, net, epoch):
+    """The weights of one epoch (``<folder>/e<epoch>.pt``), for ``averaged``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": epoch, "config": net.config, "state": net.state_dict()}, folder / f"e{epoch:04d}.pt")
+
+
+def averaged(snapshot_paths, train_samples, batches_for_bn=32, seed=0):
+    """A network whose weights are the mean of the snapshots' (stochastic weight averaging: the average of
+    the points a run visits at a fixed learning rate generalises better than any one of them), with its
+    BatchNorm statistics recomputed on augmented training batches (averaged weights need their own).
+    Returns (net in eval mode, epochs averaged)."""
+    saved = [torch.load(p, map_location="cpu", weights_only=True) for p in snapshot_paths]
+    if not saved:
+        raise ValueError("no snapshots to average")
+    if any(s["config"] != saved[0]["config"] for s in saved):
+        raise ValueError("the snapshots are of different networks")
+    net = DeepLabV3Plus(**saved[0]["config"])
+    mean = {}
+    for name, value in saved[0]["state"].items():
+        if value.is_floating_point():
+            mean[name] = sum(s["state"][name] for s in saved) / len(saved)
+        else:
+            mean[name] = value  # counters such as num_batches_tracked
+    net.load_state_dict(mean)
+    rng = np.random.default_rng(seed)
+    loader = [x for x, _ in batches(train_samples, 8, 8 * batches_for_bn, Augment(rng=rng), rng)]
+    with torch.no_grad():
+        torch.optim.swa_utils.update_bn(loader, net)
+    return net.eval(), sorted(s["epoch"] for s in saved)
 
 
 def _restore(saved, net, opt, rng, settings, log):

@@ -23,6 +23,9 @@ Keys (all stored as strings in ``metadata_props``):
     input_scale         what the input values are (optional; INPUT_SCALES): "calibrated"
                         (backscatter in dB or power on a fixed scale), "render8" (8-bit
                         renderings, each stretched on its own: no absolute level), "any"
+    sensors             which scenes the model is for (optional; SENSORS): "optical",
+                        "sar" or "any" (the default); where several shipped models of
+                        one task exist, a scene gets the one for its sensor
 
 The input tensor is float32, shape (N, C, H, W) with dynamic N, H and W, and
 C equal to the number of channels. The output tensor is (N, K, H, W).
@@ -47,6 +50,7 @@ REQUIRED_KEYS = (
 )
 
 INPUT_SCALES = ("any", "calibrated", "render8")
+SENSORS = ("any", "optical", "sar")
 
 # method -> parameters it needs. Units of input values are whatever the raster holds.
 #   none        x
@@ -119,6 +123,9 @@ def parse_metadata(props):
     meta["input_scale"] = props.get("input_scale", "any").strip() or "any"
     if meta["input_scale"] not in INPUT_SCALES:
         problems.append(f"input_scale {meta['input_scale']!r} is not one of {', '.join(INPUT_SCALES)}")
+    meta["sensors"] = props.get("sensors", "any").strip() or "any"
+    if meta["sensors"] not in SENSORS:
+        problems.append(f"sensors {meta['sensors']!r} is not one of {', '.join(SENSORS)}")
     if problems:
         raise ContractError("malformed model metadata: " + "; ".join(problems))
     return meta

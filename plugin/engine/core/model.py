@@ -234,6 +234,19 @@ def resolve_model(task=None, model_file=None, name=None, choose=None, models=Non
     return choose(of_task) if choose and not model_file else of_task[0]
 
 
+def sensor_chooser(kind):
+    """A ``resolve_model`` chooser for a scene of sensor ``kind`` ("optical", "sar" or None): the
+    candidate declared for that sensor (contract key ``sensors``), else one for any sensor, else the first."""
+    def choose(candidates):
+        for wanted in ((kind,) if kind else ()) + ("any",):
+            for candidate in candidates:
+                if candidate[1].get("sensors", "any") == wanted:
+                    return candidate
+        return candidates[0]
+
+    return choose
+
+
 def find_models(folder=None, skipped=None):
     """Valid shipped models in ``folder`` (default ``weights/``): [(path, meta)], sorted.
 

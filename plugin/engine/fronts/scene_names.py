@@ -62,6 +62,24 @@ def parse_scene_name(path_or_name):
     return info
 
 
+# Sensor names as parse_scene_name gives them (Landsat, Sentinel-1/2 ids) or as CaFFe-style names
+# spell them (TSX, ERS, ENVISAT, PALSAR, RSAT, S1, ...); matched from the start, case-insensitive.
+_OPTICAL = re.compile(r"^(landsat|sentinel-2|s2[abc]?\b|l[coetm]0\d|aster|spot|planet|hls)", re.I)
+_SAR = re.compile(r"^(sentinel-1|s1[abcd]?\b|tsx|tdx|terrasar|tandem|ers|envisat|asar|palsar|alos|rsat|radarsat|"
+                  r"csk|cosmo|iceye|capella|saocom|nisar|rcm|sar\b)", re.I)
+
+
+def sensor_kind(sensor):
+    """"optical", "sar" or None (unknown) for a sensor name from ``parse_scene_name``."""
+    if not sensor:
+        return None
+    if _OPTICAL.match(sensor):
+        return "optical"
+    if _SAR.match(sensor):
+        return "sar"
+    return None
+
+
 _SUFFIX = re.compile(r"(_(subset|front|fronts|mask|label|labels|zones|layered|qa|prob|probability))+$", re.I)
 
 
