@@ -180,6 +180,10 @@ def test_scene_names_for_front_scenes():
         ("S1B_IW_GRDH_1SDH_20190612T083015_20190612T083040_016651_01F56C_1A2B.tif", "2019-06-12",
          "Sentinel-1B SAR"),
         ("/data/JAC_2011-01-25_TSX_6_1_005.png", "2011-01-25", "TSX"),
+        ("Helheim_LE07_L1TP_233013_20000529_20170211_01_T1_B8_Subset.tif", "2000-05-29", "Landsat 7 ETM+"),
+        ("Helheim_LC08_L1TP_2016-07-05_232-013_T1_B8_Subset.tif", "2016-07-05", "Landsat 8 OLI"),
+        ("helheim_2016-07-05_subset.tif", "2016-07-05", None),
+        ("clove_2016-07-05.tif", "2016-07-05", None),
     ]:
         info = parse_scene_name(name)
         assert (info["date"], info["sensor"]) == (date, sensor)
@@ -190,6 +194,7 @@ def test_sensor_kind_of_scene_names():
     for name, kind in [
         ("LE07_L1TP_022006_20000707_20170212_01_T1_B8_Subset.tif", "optical"),
         ("LC08_L1TP_230012_20150819_20170226_01_T1_B8.tif", "optical"),
+        ("Kangerlussuaq_LT05_L1TP_1988-03-24_231-012_T1_B2_Subset.tif", "optical"),
         ("S2A_MSIL1C_20200716T151911_N0209_R068_T22WEB_20200716T171720.tif", "optical"),
         ("S1B_IW_GRDH_1SDH_20190612T083015_20190612T083040_016651_01F56C_1A2B.tif", "sar"),
         ("JAC_2011-01-25_TSX_6_1_005.png", "sar"),

@@ -146,8 +146,9 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
         self.addParameter(with_help(QgsProcessingParameterEnum(
             self.SENSOR, "Sensor of the scenes", [label for _, label in SENSOR_CHOICES], defaultValue=0,
             optional=True),
-            "Which shipped model a scene gets. From the file name: Landsat and Sentinel-2 product ids are "
-            "optical; Sentinel-1 ids and CaFFe-style names (glacier_date_TSX_...) are SAR; any other name "
+            "Which shipped model a scene gets. From the file name: Landsat and Sentinel-2 product ids, and "
+            "names with a Landsat sensor code such as LE07 as a part of their own, are optical; Sentinel-1 "
+            "ids and CaFFe-style names (glacier_date_TSX_...) are SAR; any other name "
             "gets the general model. Choose Optical or SAR when your file names do not say. Ignored when a "
             "model file is given."))
         self.addParameter(with_help(QgsProcessingParameterNumber(

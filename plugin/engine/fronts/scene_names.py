@@ -1,8 +1,10 @@
 """Date and sensor from satellite product file names.
 
-Recognises Landsat Collection 1/2 product ids, Sentinel-1/2 product names,
-CaFFe-style ``<glacier>_<YYYY-MM-DD>_<sensor>_...`` names and names that
-simply contain a date (``20170314`` or ``2017-03-14``). Unknown names give
+Recognises Landsat Collection 1/2 product ids, Sentinel-1/2 product names (also
+after a prefix such as a glacier name), CaFFe-style
+``<glacier>_<YYYY-MM-DD>_<sensor>_...`` names, names with a Landsat sensor code
+as a token of their own (CALFIN-style ``Helheim_LE07_L1TP_2000-05-29_...``) and
+names that simply contain a date (``20170314`` or ``2017-03-14``). Unknown names give
 ``None`` for what cannot be read, never a guess.
 """
 
@@ -15,9 +17,15 @@ LANDSAT_SENSORS = {
     "LE07": "Landsat 7 ETM+", "LT05": "Landsat 5 TM", "LT04": "Landsat 4 TM",
     "LM05": "Landsat 5 MSS", "LM04": "Landsat 4 MSS",
 }
-_LANDSAT = re.compile(r"\b(L[COTEM]0[4-9])_L\w{3}_(\d{6})_(\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I)
-_SENTINEL1 = re.compile(r"\b(S1[ABCD])_\w{2}_\w{4}_\w{4}_(\d{8})T\d{6}", re.I)
-_SENTINEL2 = re.compile(r"\b(S2[ABC])_MSI\w{3}_(\d{8})T\d{6}", re.I)
+# Product ids may follow a prefix such as a glacier name ("Helheim_LE07_L1TP_..."): "_" is a word
+# character, so the ids start after any non-alphanumeric character rather than at a word boundary.
+_START = r"(?<![A-Za-z0-9])"
+_LANDSAT = re.compile(_START + r"(L[COTEM]0[4-9])_L\w{3}_(\d{6})_(\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I)
+_SENTINEL1 = re.compile(_START + r"(S1[ABCD])_\w{2}_\w{4}_\w{4}_(\d{8})T\d{6}", re.I)
+_SENTINEL2 = re.compile(_START + r"(S2[ABC])_MSI\w{3}_(\d{8})T\d{6}", re.I)
+# A Landsat sensor code as a token of its own, as in CALFIN-style names
+# ("Helheim_LE07_L1TP_2000-05-29_230-012_T1_B8"); the date is then read like any date.
+_LANDSAT_CODE = re.compile(_START + r"(L[COTEM]0[4-9])(?![A-Za-z0-9])", re.I)
 _CAFFE = re.compile(r"^([A-Za-z]+)_(\d{4}-\d{2}-\d{2})_([A-Za-z0-9\-]+?)_")
 _ANY_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
@@ -54,6 +62,9 @@ def parse_scene_name(path_or_name):
         info["date"] = _iso(m.group(2))
         info["sensor"] = m.group(3)
         return info
+    m = _LANDSAT_CODE.search(stem)
+    if m:
+        info["sensor"] = LANDSAT_SENSORS.get(m.group(1).upper(), m.group(1).upper())
     for m in _ANY_DATE.finditer(stem):
         iso = _iso("".join(m.groups()))
         if iso and 1970 <= int(iso[:4]) <= 2100:
