@@ -147,7 +147,8 @@ def glacier_change():
            {"INPUT": Source.fromModelParameter("scenes"), "FJORD_MASK": Source.fromModelParameter("fjord_mask"),
             "EDGE_THRESHOLD": Source.fromStaticValue(0.5), "MIN_CONFIDENCE": Source.fromStaticValue(0.5),
             "MIN_LENGTH": Source.fromStaticValue(1000.0), "MAX_FRONTS": Source.fromStaticValue(1),
-            "INCLUDE_REJECTED": Source.fromStaticValue(False), "STATIC_EDGES": Source.fromStaticValue(True)},
+            "INCLUDE_REJECTED": Source.fromStaticValue(False), "STATIC_EDGES": Source.fromStaticValue(True),
+            "SENSOR": Source.fromStaticValue(0)},  # the model for each scene's sensor, from its name
            {"OUTPUT": "Detected fronts"}, 350, 120)
     _child(model, "waterline:consolidate_fronts", "consolidate", "Consolidate the fronts into one series",
            {"INPUT": Source.fromChildOutput("detect", "OUTPUT"),
@@ -204,7 +205,8 @@ def fronts_from_landsat():
            {"OUTPUT_FOLDER": "Subsets", "OUTPUT_TABLE": "Subset report"}, 850, 80)
     _child(model, "waterline:detect_calving_fronts", "detect", "Detect the calving fronts",
            {"FOLDER": Source.fromChildOutput("subset", "OUTPUT_FOLDER"),
-            "FJORD_MASK": Source.fromModelParameter("fjord_mask")},
+            "FJORD_MASK": Source.fromModelParameter("fjord_mask"),
+            "SENSOR": Source.fromStaticValue(1)},  # Landsat: the optical model, whatever the subsets are named
            {"OUTPUT": "Calving fronts", "OUTPUT_ICE": "Ice and ocean"}, 1100, 80)
     model.updateDestinationParameters()
     return model

@@ -144,8 +144,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "the shipped model for its sensor (see Sensor): calving_front_optical.onnx for optical scenes, "
             "calving_front.onnx for SAR and for scenes whose sensor is not known."))
         self.addParameter(with_help(QgsProcessingParameterEnum(
-            self.SENSOR, "Sensor of the scenes", [label for _, label in SENSOR_CHOICES], defaultValue=0,
-            optional=True),
+            self.SENSOR, "Sensor of the scenes", [label for _, label in SENSOR_CHOICES], defaultValue=0),
             "Which shipped model a scene gets. From the file name: Landsat and Sentinel-2 product ids, and "
             "names with a Landsat sensor code such as LE07 as a part of their own, are optical; Sentinel-1 "
             "ids and CaFFe-style names (glacier_date_TSX_...) are SAR; any other name "
