@@ -326,13 +326,13 @@ def _selection_text(metrics):
     if not sel:
         return ""
     rows = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in sel["rows"])
-    return f"""## Why it is shipped for these scenes
+    return f"""## {sel.get("title", "Why it is shipped for these scenes")}
 
 {sel["rule"]}
 
 {sel["how"]}
 
-| set | this model | `calving_front.onnx` |
+| set | this model | {sel.get("other", "`calving_front.onnx`")} |
 |---|---|---|
 {rows}
 
@@ -343,7 +343,9 @@ def _selection_text(metrics):
 def write_card(path, metrics, onnx_path):
     out = f"weights/{Path(onnx_path).name}"
     text = (_intro_text(metrics, onnx_path) + _data_text(metrics) + _architecture_text(metrics, out)
-            + _results_text(metrics, out) + (_selection_text(metrics) if metrics.get("selection") else _EXTRACTION)
+            + _results_text(metrics, out) + _selection_text(metrics)
+            # the extraction and the averaging are measured and described once, in the general model's card
+            + ("" if metrics.get("settings", {}).get("sensors") == "optical" else _EXTRACTION)
             + _LIMITATIONS)
     Path(path).write_text(text)
     return path
