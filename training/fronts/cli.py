@@ -13,7 +13,10 @@ import json
 import time
 from pathlib import Path
 
+from plugin.engine.core.contract import SENSORS
+
 from . import NET_CONFIG, model_metadata
+from .data import AUGMENTATIONS
 
 
 def add_arguments(parser):
@@ -34,7 +37,7 @@ def add_arguments(parser):
                         help="encoder widths of the four ResNet stages")
     parser.add_argument("--aspp-channels", type=int, default=NET_CONFIG["aspp_channels"])
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
-    parser.add_argument("--augment", choices=("basic", "strong"), default="basic",
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
                         help="basic: crops, flips, turns, small rotations, contrast and noise; strong adds scale, "
                              "brightness curves, speckle and blur (for unseen glaciers and SAR sensors)")
     parser.add_argument("--rock", action="store_true",
@@ -57,7 +60,7 @@ def add_arguments(parser):
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images per dataset")
     parser.add_argument("--tile-size", type=int, default=256, help="tile size written into the model contract")
     parser.add_argument("--overlap", type=int, default=64, help="overlap written into the model contract")
-    parser.add_argument("--sensors", choices=("any", "optical", "sar"), default="any",
+    parser.add_argument("--sensors", choices=SENSORS, default="any",
                         help="which scenes the model is for (contract key sensors): the plugin gives an optical "
                              "model to optical scenes and the 'any' model to the others")
     parser.add_argument("--export-only", action="store_true",
@@ -167,7 +170,8 @@ def main(args):
         "averaged_epochs": averaged_epochs,
     }
     metrics_path.write_text(json.dumps(metrics, indent=2))
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {metrics_path} and the checkpoint {ckpt}")
+    saved = "exported from the checkpoint" if args.export_only else "and the checkpoint"
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {metrics_path} {saved} {ckpt}")
     if not args.no_evaluate and val_set:
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
 
