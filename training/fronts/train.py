@@ -236,8 +236,9 @@ def save_snapshot(folder, net, epoch):
 
 def averaged(snapshot_paths, train_samples, batches_for_bn=32, seed=0):
     """A network whose weights are the mean of the snapshots' (stochastic weight averaging: the average of
-    the points a run visits at a fixed learning rate generalises better than any one of them), with its
-    BatchNorm statistics recomputed on augmented training batches (averaged weights need their own).
+    the points a run visits at a high learning rate often generalises better than the last of them; for
+    the wide front network it did not, see training/checkpoints/README.md), with its BatchNorm statistics
+    recomputed on augmented training batches (averaged weights need their own).
     Returns (net in eval mode, epochs averaged)."""
     saved = [torch.load(p, map_location="cpu", weights_only=True) for p in snapshot_paths]
     if not saved:
