@@ -13,6 +13,14 @@ from training.fronts.data import Augment, ice_from_front, load_landsat, load_sar
 SHIPPED = ROOT / "weights" / "calving_front.onnx"
 
 
+def _tiny_run(epochs, samples):
+    """``python -m training`` arguments of a seconds-long front run on a few real images (no evaluation)."""
+    return ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", str(epochs),
+            "--samples-per-epoch", str(samples), "--batch-size", "2", "--crop", "64", "--tile-size", "128",
+            "--overlap", "32", "--threads", "1", "--no-evaluate", "--widths", "8,8,16,16",
+            "--aspp-channels", "8", "--decoder-channels", "8"]
+
+
 def _few(n_landsat=4, n_sar=4):
     root_l = shared_path("fronts-landsat")
     root_s = shared_path("fronts-sar")
@@ -142,10 +150,7 @@ def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):
     from plugin.engine.core.model import load_model
     from training.__main__ import main
 
-    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "1",
-              "--samples-per-epoch", "2", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
-              "--overlap", "32", "--threads", "1", "--no-evaluate", "--widths", "8,8,16,16",
-              "--aspp-channels", "8", "--decoder-channels", "8"]
+    common = _tiny_run(epochs=1, samples=2)
     main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt")])
     before = (tmp_path / "a.pt").read_bytes()
     main(common + ["--out", str(tmp_path / "opt.onnx"), "--resume", str(tmp_path / "a.pt"), "--export-only",
@@ -328,10 +333,7 @@ def test_resume_continues_the_epoch_count_weights_and_random_state(tmp_path):
     """A run stopped after one epoch and resumed from its checkpoint ends exactly like a run that never stopped."""
     from training.__main__ import main
 
-    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "2",
-              "--samples-per-epoch", "4", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
-              "--overlap", "32", "--threads", "1", "--no-evaluate", "--lr-schedule", "epochs",
-              "--widths", "8,8,16,16", "--aspp-channels", "8", "--decoder-channels", "8", "--checkpoint-every", "1"]
+    common = _tiny_run(epochs=2, samples=4) + ["--lr-schedule", "epochs", "--checkpoint-every", "1"]
     main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt")])
     # --minutes this small stops after the first epoch; with the epochs schedule the learning rate ignores it.
     main(common + ["--out", str(tmp_path / "b.onnx"), "--checkpoint", str(tmp_path / "b.pt"), "--minutes", "1e-6"])
@@ -364,10 +366,7 @@ def test_snapshots_and_their_weight_average(tmp_path):
     from training.__main__ import main
     from training.fronts.train import averaged
 
-    common = ["fronts", "--data", str(shared_path("fronts-landsat").parent), "--limit", "2", "--epochs", "2",
-              "--samples-per-epoch", "4", "--batch-size", "2", "--crop", "64", "--tile-size", "128",
-              "--overlap", "32", "--threads", "1", "--no-evaluate", "--widths", "8,8,16,16",
-              "--aspp-channels", "8", "--decoder-channels", "8", "--checkpoint-every", "1"]
+    common = _tiny_run(epochs=2, samples=4) + ["--checkpoint-every", "1"]
     main(common + ["--out", str(tmp_path / "a.onnx"), "--checkpoint", str(tmp_path / "a.pt"),
                    "--snapshots", str(tmp_path / "snap")])
     snaps = sorted((tmp_path / "snap").glob("e*.pt"))
