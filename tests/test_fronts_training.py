@@ -64,6 +64,19 @@ def test_datasets_are_layered_by_the_plugin_and_split_by_glacier():
     assert {s.glacier for s in train}.isdisjoint({s.glacier for s in val})
 
 
+def test_split_can_hold_out_another_sar_glacier_and_leave_one_unused():
+    """--sar-validation / --sar-unused: SI held out, Jorum in neither set; Landsat keeps its split."""
+    from types import SimpleNamespace
+
+    samples = [SimpleNamespace(source=src, glacier=g) for src, g in
+               [("sar", "JAC"), ("sar", "SI"), ("sar", "Jorum"), ("landsat", "229012"), ("landsat", "020007")]]
+    train, val = split(samples, sar_validation=("SI",), sar_unused=("Jorum",))
+    assert [s.glacier for s in train] == ["JAC", "020007"]
+    assert [s.glacier for s in val] == ["SI", "229012"]
+    train, val = split(samples)  # the shipped split: Jorum held out
+    assert [s.glacier for s in val] == ["Jorum", "229012"]
+
+
 def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
     """CaFFe zones 2 (rock) -> rock 1, 3 (glacier) and 4 (ocean) -> 0, 1 (no information) unknown; no
     Landsat pixel has a known rock class. Rock is land: it is part of the ice/land target too."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from plugin.engine.core.contract import SENSORS
 
 from . import NET_CONFIG, model_metadata
-from .data import AUGMENTATIONS
+from .data import AUGMENTATIONS, SAR_VAL_GLACIERS
 
 
 def add_arguments(parser):
@@ -71,6 +71,11 @@ def add_arguments(parser):
     parser.add_argument("--average", nargs="+", default=None,
                         help="with --export-only: export the mean of these snapshot files' weights (stochastic "
                              "weight averaging), BatchNorm statistics recomputed on training batches")
+    parser.add_argument("--sar-validation", default=",".join(SAR_VAL_GLACIERS),
+                        help="SAR glaciers held out for validation (comma-separated CaFFe codes)")
+    parser.add_argument("--sar-unused", default="",
+                        help="SAR glaciers used neither for training nor for validation (comma-separated), to "
+                             "measure what a glacier adds")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the front-distance evaluation")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="only evaluate the existing --out model on the held-out glaciers")
@@ -88,7 +93,11 @@ def net_config(args):
                 out_channels=3 if args.rock else 2)
 
 
-def load_data(data_root, limit=None, log=print):
+def _glaciers(text):
+    return tuple(g for g in text.split(",") if g)
+
+
+def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
     from .data import load_landsat, load_sar, split
 
     root = Path(data_root)
@@ -96,15 +105,15 @@ def load_data(data_root, limit=None, log=print):
     names_l = names_s = None
     if limit:
         # A few images of each dataset, training and validation glaciers alike.
-        from .data import LANDSAT_VAL_PATHROWS, SAR_VAL_GLACIERS, landsat_glacier
+        from .data import LANDSAT_VAL_PATHROWS, landsat_glacier
         all_l = sorted(p.name[: -len("_Subset.png")] for p in (root / "fronts-landsat/images").glob("*_Subset.png"))
         all_s = sorted(p.stem for p in (root / "fronts-sar/images").glob("*.png"))
         names_l = set([n for n in all_l if landsat_glacier(n) not in LANDSAT_VAL_PATHROWS][:limit]
                       + [n for n in all_l if landsat_glacier(n) in LANDSAT_VAL_PATHROWS][: max(1, limit // 4)])
-        names_s = set([n for n in all_s if n.split("_")[0] not in SAR_VAL_GLACIERS][:limit]
-                      + [n for n in all_s if n.split("_")[0] in SAR_VAL_GLACIERS][: max(1, limit // 4)])
+        names_s = set([n for n in all_s if n.split("_")[0] not in sar_validation][:limit]
+                      + [n for n in all_s if n.split("_")[0] in sar_validation][: max(1, limit // 4)])
     samples = load_landsat(root / "fronts-landsat", names_l) + load_sar(root / "fronts-sar", names_s)
-    train, val = split(samples)
+    train, val = split(samples, sar_validation, sar_unused)
     log(f"loaded {len(samples)} images in {time.time() - t:.0f}s: {len(train)} training, {len(val)} validation "
         f"({sorted({s.glacier for s in val})})")
     return train, val
@@ -119,7 +128,8 @@ def main(args):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    train_set, val_set = load_data(args.data, args.limit)
+    train_set, val_set = load_data(args.data, args.limit, sar_validation=_glaciers(args.sar_validation),
+                                   sar_unused=_glaciers(args.sar_unused))
     if args.evaluate_only:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         _evaluate(out, val_set, metrics, metrics_path, args.threads)

@@ -136,11 +136,14 @@ def load_sar(root, names=None):
     return samples
 
 
-def split(samples):
-    """(train, validation) held out by glacier."""
+def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
+    """(train, validation) held out by glacier: the Landsat path/rows ``LANDSAT_VAL_PATHROWS`` and the SAR
+    glaciers ``sar_validation``; SAR glaciers in ``sar_unused`` are in neither (for experiments on what a
+    glacier adds)."""
     def held_out(s):
-        return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else SAR_VAL_GLACIERS)
+        return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else sar_validation)
 
+    samples = [s for s in samples if not (s.source == "sar" and s.glacier in sar_unused)]
     return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
 
 
