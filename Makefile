@@ -48,10 +48,11 @@ demo: setup
 bench: setup
 	$(PY) tools/bench.py
 
-# The shipped calving-front model on the held-out Landsat glacier through qgis_process (needs ../shared/data).
+# The shipped calving-front models on the held-out Landsat and SAR glaciers through qgis_process (needs ../shared/data).
 evaluate: setup
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(PY) tools/evaluate_held_out.py
+	$(PY) tools/evaluate_held_out.py --source landsat
+	$(PY) tools/evaluate_held_out.py --source sar
 
 # The README's screenshots (docs/images/) from the real QGIS desktop under Xvfb (needs ../shared/data).
 screenshots: setup
