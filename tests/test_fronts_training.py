@@ -77,6 +77,17 @@ def test_split_can_hold_out_another_sar_glacier_and_leave_one_unused():
     assert [s.glacier for s in val] == ["Jorum", "229012"]
 
 
+def test_card_states_the_split_a_run_used():
+    from training.fronts.card import _split_text
+
+    shipped = _split_text({"settings": {}, "train_images": 513, "validation_images": 100})
+    assert "the SAR glacier Jorum" in shipped and "SAR JAC, DBE, SI)" in shipped
+    experiment = _split_text({"settings": {"sar_validation": "SI", "sar_unused": "Jorum"}})
+    assert "the SAR glacier SI" in experiment and "SAR JAC, DBE)" in experiment and "glacier Jorum is used neither way" in experiment
+    everything = _split_text({"settings": {"sar_validation": "", "sar_unused": ""}})
+    assert "no SAR glacier is held out" in everything and "SAR JAC, DBE, SI, Jorum)" in everything
+
+
 def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
     """CaFFe zones 2 (rock) -> rock 1, 3 (glacier) and 4 (ocean) -> 0, 1 (no information) unknown; no
     Landsat pixel has a known rock class. Rock is land: it is part of the ice/land target too."""

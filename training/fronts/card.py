@@ -153,14 +153,32 @@ fjord) and rows between the parts of a folded front are ignored.
 
 ## Split (held out by glacier, never by image)
 
-- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
-  glacier seen from three neighbouring paths, 23 scenes) and the SAR glacier Jorum
-  (77 images). No image of these glaciers is used for training.
-- Training: the other {metrics.get("train_images", "?")} images (Landsat path/rows
-  008-010/011 and 020-024/006-007; SAR JAC, DBE, SI).
-- No threshold was tuned on the held-out glaciers. These choices were made after
+{_split_text(metrics)}- No threshold was tuned on the held-out glaciers. These choices were made after
   seeing their numbers, so the table below is not a blind test of them:
 {_decisions_text(metrics)}
+"""
+
+
+SAR_GLACIERS = ("JAC", "DBE", "SI", "Jorum")  # the CaFFe glaciers in ../shared/data/fronts-sar
+
+
+def _split_text(metrics):
+    """Which glaciers were held out and trained on (``--sar-validation`` / ``--sar-unused``)."""
+    s = metrics.get("settings", {})
+    held = [g for g in s.get("sar_validation", "Jorum").split(",") if g]
+    unused = [g for g in s.get("sar_unused", "").split(",") if g]
+    trained = [g for g in SAR_GLACIERS if g not in held + unused]
+    sar_held = (f" and the SAR glacier{'s' if len(held) > 1 else ''} {', '.join(held)}" if held else
+                "; no SAR glacier is held out: all four are trained on, and what a fourth glacier adds "
+                "to an unseen one was measured with SI held out (below)")
+    unused_text = (f" SAR glacier{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
+                   f"{'are' if len(unused) > 1 else 'is'} used neither way." if unused else "")
+    return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
+  glacier seen from three neighbouring paths, 23 scenes){sar_held}
+  ({metrics.get("validation_images", "?")} images in all). No image of a held-out glacier is used for
+  training.{unused_text}
+- Training: the other {metrics.get("train_images", "?")} images (Landsat path/rows
+  008-010/011 and 020-024/006-007; SAR {", ".join(trained)}).
 """
 
 
