@@ -153,7 +153,7 @@ def cmd_cache(args):
 
         model = Symmetric(model)
     t0, done = time.time(), 0
-    for source, glacier, stem in scene_list():
+    for source, glacier, stem in select("all", "all", args.glacier):
         grey, ref = read_scene(source, stem)
         for deg in ORIENTATIONS:
             path = cache_path(stem, deg)
@@ -391,6 +391,7 @@ def main():
     c = sub.add_parser("cache", help="run the model once per image and orientation into build/front_probs")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--force", action="store_true", help="recompute cached maps")
+    c.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
     sub.add_parser("network", help="orientation dependence of the network's outputs")
     r = sub.add_parser("report", help="the before/after table of the report (configurations in CONFIGS)")
     r.add_argument("--split", choices=("train", "heldout", "both"), default="train")
