@@ -169,8 +169,7 @@ def _split_text(metrics):
     unused = [g for g in s.get("sar_unused", "").split(",") if g]
     trained = [g for g in SAR_GLACIERS if g not in held + unused]
     sar_held = (f" and the SAR glacier{'s' if len(held) > 1 else ''} {', '.join(held)}" if held else
-                "; no SAR glacier is held out: all four are trained on, and what a fourth glacier adds "
-                "to an unseen one was measured with SI held out (below)")
+                "; no SAR glacier is held out")
     unused_text = (f" SAR glacier{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
                    f"{'are' if len(unused) > 1 else 'is'} used neither way." if unused else "")
     return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
@@ -206,8 +205,7 @@ def _architecture_text(metrics, out):
 
 def _sar_row(sar):
     if not sar:
-        return ("| SAR | no SAR glacier held out: all four are trained on (see *What a fourth SAR glacier "
-                "adds*) | | | | | |")
+        return "| SAR | none held out | | | | | |"
     found = _f(100 * sar.get("front_found_fraction", 0), 0)
     return (f"| SAR {', '.join(sar.get('glaciers', ['Jorum']))} | {sar.get('scenes', 0)} | {found} % | "
             f"{_f(sar.get('mean_distance_px'))} px | {_f(sar.get('median_of_scene_mean_distance_px'))} px | "
