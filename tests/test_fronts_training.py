@@ -190,6 +190,24 @@ def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):
     assert load_model(tmp_path / "a.onnx").meta["sensors"] == "any"
     metrics = json.loads((tmp_path / "opt.metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1]
+    # The checkpoint keeps its split, and exporting it as if it held out another glacier is refused.
+    assert metrics["settings"]["sar_validation"] == "Jorum" and metrics["settings"]["sar_unused"] == ""
+    assert "Jorum" in metrics["validation_glaciers"] and "Jorum" not in metrics["train_glaciers"]
+    with pytest.raises(SystemExit, match="give the same --sar-validation"):
+        main(common + ["--out", str(tmp_path / "si.onnx"), "--resume", str(tmp_path / "a.pt"), "--export-only",
+                       "--sar-validation", "SI"])
+    assert not (tmp_path / "si.onnx").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--sar-validation", "si"], "unknown SAR glacier si"),
+    (["--sar-validation", "SI", "--sar-unused", "SI,Jorum"], "SI is both held out and unused"),
+])
+def test_sar_glacier_options_are_checked(option, message):
+    from training.__main__ import main
+
+    with pytest.raises(SystemExit, match=message):
+        main(_tiny_run(epochs=1, samples=2) + ["--out", "never.onnx"] + option)
 
 
 def test_tiny_training_run_learns():

@@ -21,39 +21,24 @@ from pathlib import Path
 import numpy as np
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
-from skimage import io
-from skimage.morphology import skeletonize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # training; qgis_process in the tests' profile, raster helpers
 import qgis_cli  # noqa: E402
 from rasters import POLAR, write_tif  # noqa: E402
-from training.fronts.data import LANDSAT_VAL_PATHROWS, SAR_VAL_GLACIERS, landsat_glacier  # noqa: E402
+from measure_fronts import DATA, read_scene, select  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 GRIDS = {  # nominal 49 m grids
     "landsat": {"crs": POLAR, "transform": from_origin(-200000.0, -2000000.0, 49.0, 49.0)},
     "sar": {"crs": CRS.from_epsg(3031), "transform": from_origin(-2400000.0, 1300000.0, 49.0, 49.0)},
 }
 
 
-def _grey(path):
-    image = io.imread(path)
-    return image[..., 0] if image.ndim == 3 else image
-
-
 def held_out_scenes(source):
-    """[(name, grey scene, 1 px reference as uint8 0/1)] of the held-out glacier of ``source``."""
-    if source == "landsat":
-        root = DATA / "fronts-landsat"
-        names = sorted(p.name[: -len("_Subset.png")] for p in (root / "images").glob("*_Subset.png")
-                       if landsat_glacier(p.name) in LANDSAT_VAL_PATHROWS)
-        return [(f"{n}_Subset", _grey(root / "images" / f"{n}_Subset.png"),
-                 (_grey(root / "labels_1px" / f"{n}_Front.png") == 0).astype(np.uint8)) for n in names]
-    root = DATA / "fronts-sar"
-    names = sorted(p.stem for p in (root / "images").glob("*.png") if p.stem.split("_")[0] in SAR_VAL_GLACIERS)
-    return [(n, _grey(root / "images" / f"{n}.png"),
-             skeletonize(_grey(root / "fronts" / f"{n}_front.png") > 0).astype(np.uint8)) for n in names]
+    """[(name, grey scene, 1 px reference mask)] of the held-out glacier of ``source``, read as
+    ``tools/measure_fronts.py`` reads them (SAR fronts thinned to 1 px)."""
+    return [(f"{stem}_Subset" if source == "landsat" else stem, *read_scene(source, stem))
+            for _, _, stem in select("heldout", source)]
 
 
 def main():
@@ -76,7 +61,7 @@ def main():
         scenes, refs = [], []
         for name, grey, ref in held_out:
             scenes.append(write_tif(tmp / f"{name}.tif", grey, **grid))
-            refs.append(write_tif(tmp / f"{name}_Front.tif", ref, **grid))
+            refs.append(write_tif(tmp / f"{name}_Front.tif", ref.astype(np.uint8), **grid))
         params = {"INPUT": scenes, "OUTPUT": str(tmp / "fronts.gpkg")}
         if args.model:
             params["MODEL"] = args.model

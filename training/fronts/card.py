@@ -3,6 +3,8 @@ metrics JSON of a run."""
 
 from pathlib import Path
 
+from .data import SAR_GLACIERS, SAR_VAL_GLACIERS, sar_glaciers
+
 
 def _f(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -78,9 +80,7 @@ def _decisions_text(metrics):
 def _qgis_text(metrics):
     """The same held-out scenes through qgis_process (tools/evaluate_held_out.py), when measured."""
     q = metrics.get("qgis_process_check")
-    if not q:
-        return ""
-    text = f"""
+    text = "" if not q else f"""
 The same {q["SCENES"]} Landsat scenes through the real command line, as a user runs them
 (`python tools/evaluate_held_out.py`: GeoTIFFs on a nominal 49 m grid, `qgis_process run
 waterline:detect_calving_fronts` with default parameters and no fjord mask, then
@@ -92,7 +92,7 @@ evaluation: `evaluate_fronts` thins the reference masks to an 8-connected skelet
 """
     sar = metrics.get("qgis_process_check_sar")
     if sar:
-        text += f"""The {sar["SCENES"]} Jorum scenes the same way (`python tools/evaluate_held_out.py --source sar`,
+        text += f"""The {sar["SCENES"]} Jorum scenes through `qgis_process` the same way (`python tools/evaluate_held_out.py --source sar`,
 CaFFe names kept, so each scene gets the model for its sensor): front found in
 {_f(100 * sar["FOUND_FRACTION"], 0)} %, mean distance **{_f(sar["MEAN_PX"])} px**, median of image means
 {_f(sar["MEDIAN_PX"])} px, as `tools/measure_fronts.py` measures upright.
@@ -159,25 +159,25 @@ fjord) and rows between the parts of a folded front are ignored.
 """
 
 
-SAR_GLACIERS = ("JAC", "DBE", "SI", "Jorum")  # the CaFFe glaciers in ../shared/data/fronts-sar
+def _glaciers_text(names):
+    return f"SAR glacier{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
 def _split_text(metrics):
     """Which glaciers were held out and trained on (``--sar-validation`` / ``--sar-unused``)."""
     s = metrics.get("settings", {})
-    held = [g for g in s.get("sar_validation", "Jorum").split(",") if g]
-    unused = [g for g in s.get("sar_unused", "").split(",") if g]
+    held = list(sar_glaciers(s.get("sar_validation", ",".join(SAR_VAL_GLACIERS))))
+    unused = list(sar_glaciers(s.get("sar_unused", "")))
     trained = [g for g in SAR_GLACIERS if g not in held + unused]
-    sar_held = (f" and the SAR glacier{'s' if len(held) > 1 else ''} {', '.join(held)}" if held else
-                "; no SAR glacier is held out")
-    unused_text = (f" SAR glacier{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
-                   f"{'are' if len(unused) > 1 else 'is'} used neither way." if unused else "")
+    sar_held = f" and the {_glaciers_text(held)}" if held else "; no SAR glacier is held out"
+    unused_text = (f" The {_glaciers_text(unused)} {'are' if len(unused) > 1 else 'is'} used neither way."
+                   if unused else "")
     return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
   glacier seen from three neighbouring paths, 23 scenes){sar_held}
   ({metrics.get("validation_images", "?")} images in all). No image of a held-out glacier is used for
   training.{unused_text}
 - Training: the other {metrics.get("train_images", "?")} images (Landsat path/rows
-  008-010/011 and 020-024/006-007; SAR {", ".join(trained)}).
+  008-010/011 and 020-024/006-007; SAR {", ".join(trained) or "none"}).
 """
 
 
@@ -342,7 +342,7 @@ is met by this model.
 
 **Jorum by sensor** (upright, mean / median of scene means in px): ERS 3.1 / 2.7
 (3 scenes), Envisat 6.1 / 3.3 (10), ALOS PALSAR 12.5 / 12.9 (6), TerraSAR-X
-12.5 / 8.8 (41), **Sentinel-1 24.7 / 16.9 (15)**. No training glacier has a
+12.5 / 8.8 (41 of 43 with a front found), **Sentinel-1 24.7 / 16.9 (15)**. No training glacier has a
 Sentinel-1 scene: all of them in `../shared/data` are Jorum's. Every network
 trained here fails on them alike (Sentinel-1 mean 22-35 px for the wide, the
 strongly augmented and the rock networks): in winter scenes the melange and sea

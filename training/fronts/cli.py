@@ -16,7 +16,7 @@ from pathlib import Path
 from plugin.engine.core.contract import SENSORS
 
 from . import NET_CONFIG, model_metadata
-from .data import AUGMENTATIONS, SAR_VAL_GLACIERS
+from .data import AUGMENTATIONS, SAR_VAL_GLACIERS, sar_glaciers
 
 
 def add_arguments(parser):
@@ -93,8 +93,15 @@ def net_config(args):
                 out_channels=3 if args.rock else 2)
 
 
-def _glaciers(text):
-    return tuple(g for g in text.split(",") if g)
+def _split_settings(args):
+    """The SAR glaciers held out and left unused, checked (unknown codes, a glacier in both lists)."""
+    try:
+        held, unused = sar_glaciers(args.sar_validation), sar_glaciers(args.sar_unused)
+    except ValueError as exc:
+        raise SystemExit(f"--sar-validation / --sar-unused: {exc}")
+    if set(held) & set(unused):
+        raise SystemExit(f"{', '.join(sorted(set(held) & set(unused)))} is both held out and unused")
+    return {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}
 
 
 def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
@@ -110,6 +117,7 @@ def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS,
         all_s = sorted(p.stem for p in (root / "fronts-sar/images").glob("*.png"))
         names_l = set([n for n in all_l if landsat_glacier(n) not in LANDSAT_VAL_PATHROWS][:limit]
                       + [n for n in all_l if landsat_glacier(n) in LANDSAT_VAL_PATHROWS][: max(1, limit // 4)])
+        all_s = [n for n in all_s if n.split("_")[0] not in sar_unused]
         names_s = set([n for n in all_s if n.split("_")[0] not in sar_validation][:limit]
                       + [n for n in all_s if n.split("_")[0] in sar_validation][: max(1, limit // 4)])
     samples = load_landsat(root / "fronts-landsat", names_l) + load_sar(root / "fronts-sar", names_s)
@@ -128,8 +136,9 @@ def main(args):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    train_set, val_set = load_data(args.data, args.limit, sar_validation=_glaciers(args.sar_validation),
-                                   sar_unused=_glaciers(args.sar_unused))
+    split = _split_settings(args)
+    train_set, val_set = load_data(args.data, args.limit, sar_validation=sar_glaciers(split["sar_validation"]),
+                                   sar_unused=sar_glaciers(split["sar_unused"]))
     if args.evaluate_only:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
@@ -143,6 +152,10 @@ def main(args):
         if not args.resume:
             raise SystemExit("--export-only needs --resume CHECKPOINT (the checkpoint to export)")
         net, history, trained_with = from_checkpoint(args.resume)
+        recorded = {k: trained_with[k] for k in split if k in trained_with}
+        if recorded and recorded != split:
+            raise SystemExit(f"the checkpoint was trained with {recorded}: give the same --sar-validation and "
+                             f"--sar-unused to export it")
         settings.update(trained_with)  # how the checkpoint was trained, not this command's defaults
         ckpt = Path(args.resume)
         if args.average:
@@ -157,7 +170,7 @@ def main(args):
             seed=args.seed, init=args.init,
             meta=model_metadata(args.tile_size, args.overlap, outputs=config.get("out_channels", 2)),
             lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
-            resume=args.resume, augment=args.augment, snapshots=args.snapshots,
+            resume=args.resume, augment=args.augment, snapshots=args.snapshots, split=split,
         )
     outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +189,7 @@ def main(args):
         "train_images": len(train_set),
         "validation_images": len(val_set),
         "validation_glaciers": sorted({s.glacier for s in val_set}),
+        "train_glaciers": sorted({s.glacier for s in train_set}),
         "history": history,
         "averaged_epochs": averaged_epochs,
     }

@@ -40,7 +40,17 @@ from plugin.engine.fronts.enhance import layer_calfin, stretch_limits
 from . import model_input
 
 LANDSAT_VAL_PATHROWS = ("229012", "230012", "231012")
+SAR_GLACIERS = ("JAC", "DBE", "SI", "Jorum")  # the CaFFe glaciers in ../shared/data/fronts-sar
 SAR_VAL_GLACIERS = ("Jorum",)
+
+
+def sar_glaciers(text):
+    """A comma-separated list of SAR glacier codes as a tuple; ValueError for a code not in ``SAR_GLACIERS``."""
+    codes = tuple(g.strip() for g in text.split(",") if g.strip())
+    unknown = [g for g in codes if g not in SAR_GLACIERS]
+    if unknown:
+        raise ValueError(f"unknown SAR glacier {', '.join(unknown)}: the SAR glaciers are {', '.join(SAR_GLACIERS)}")
+    return codes
 
 
 @dataclass

@@ -121,7 +121,7 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
-          augment="basic", snapshots=None):
+          augment="basic", snapshots=None, split=None):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -136,14 +136,15 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     continue from its epoch with its network, optimiser, RNG and history.
     ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
     ``augment``: "basic" or "strong" (``data.Augment``). ``snapshots``: a folder that receives the
-    weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``).
+    weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``). ``split``: how the
+    samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
-                    augment=augment)
+                    augment=augment, **(split or {}))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
