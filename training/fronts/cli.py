@@ -93,15 +93,15 @@ def net_config(args):
                 out_channels=3 if args.rock else 2)
 
 
-def _split_settings(args):
-    """The SAR glaciers held out and left unused, checked (unknown codes, a glacier in both lists)."""
+def _split_glaciers(args):
+    """(held-out, unused) SAR glacier codes, checked (unknown codes, a glacier in both lists)."""
     try:
         held, unused = sar_glaciers(args.sar_validation), sar_glaciers(args.sar_unused)
     except ValueError as exc:
         raise SystemExit(f"--sar-validation / --sar-unused: {exc}")
     if set(held) & set(unused):
         raise SystemExit(f"{', '.join(sorted(set(held) & set(unused)))} is both held out and unused")
-    return {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}
+    return held, unused
 
 
 def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
@@ -136,9 +136,9 @@ def main(args):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    split = _split_settings(args)
-    train_set, val_set = load_data(args.data, args.limit, sar_validation=sar_glaciers(split["sar_validation"]),
-                                   sar_unused=sar_glaciers(split["sar_unused"]))
+    held, unused = _split_glaciers(args)
+    split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
+    train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused)
     if args.evaluate_only:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
