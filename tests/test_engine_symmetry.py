@@ -72,9 +72,10 @@ def test_tiled_scene_through_the_engine():
 
 def test_a_turned_or_flipped_scene_gives_the_turned_answer():
     """Mirror-symmetric tiles and the eight transforms per tile: the whole prediction of a non-square
-    scene, tiled (150 x 110 px in 64 px tiles; 166 x 64 px, one tile across), turns and flips with it."""
+    scene, tiled (150 x 110 px in 64 px tiles; 166 x 64 px, one tile across; 150 x 40 px and 40 x 50 px,
+    narrower than a tile and so padded on both sides in turn), turns and flips with it."""
     rng = np.random.default_rng(6)
-    for shape in ((2, 150, 110), (2, 166, 64)):
+    for shape in ((2, 150, 110), (2, 166, 64), (2, 150, 40), (2, 40, 50)):
         scene = rng.random(shape, dtype=np.float32)
         model = Symmetric(Lopsided())
         upright = predict_array(model, scene)
@@ -83,3 +84,22 @@ def test_a_turned_or_flipped_scene_gives_the_turned_answer():
             np.testing.assert_allclose(np.rot90(turned, -k, axes=(1, 2)), upright, atol=1e-4)
         flipped = predict_array(model, np.ascontiguousarray(scene[:, :, ::-1]))
         np.testing.assert_allclose(flipped[:, :, ::-1], upright, atol=1e-4)
+
+
+def test_a_short_side_is_padded_on_both_sides_in_turn():
+    """A scene narrower than a tile: a plain model runs once per tile, padded after the data; a
+    ``Symmetric`` one also padded before it, and the answer is the mean of the two, cropped back."""
+    rng = np.random.default_rng(7)
+    scene = rng.random((2, 40, 100), dtype=np.float32)  # 40 rows: shorter than the 64 px tile
+    plain = Lopsided()
+    out = predict_array(plain, scene)
+    assert {c[2:] for c in plain.calls} == {(64, 64)} and out.shape == (2, 40, 100)
+    sym = Symmetric(Lopsided())
+    predict_array(sym, scene)
+    assert len(sym.model.calls) == 2 * len(plain.calls) * len(TRANSFORMS)
+    # one tile, by hand: the mean of the answers for the data at the top and at the bottom of the tile
+    tile = scene[:, :, :64][None]
+    after = Symmetric(Lopsided()).predict(np.pad(tile, [(0, 0), (0, 0), (0, 24), (0, 0)], mode="reflect"))
+    before = Symmetric(Lopsided()).predict(np.pad(tile, [(0, 0), (0, 0), (24, 0), (0, 0)], mode="reflect"))
+    np.testing.assert_allclose(predict_array(Symmetric(Lopsided()), scene[:, :, :64]),
+                               (after[0, :, :40] + before[0, :, 24:]) / 2, atol=1e-5)

@@ -178,7 +178,9 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             self.SYMMETRIC, "Average the network over flips and turns of each tile", True),
             "Runs the network on the eight flips and quarter turns of every tile and averages the "
             "answers, so the fronts do not depend on how the scene is oriented (north up or turned), "
-            "and they are more accurate (see the model card). Inference takes eight times longer; "
+            "and they are more accurate (see the model card). A side shorter than a tile (256 px) is "
+            "padded once after and once before the data. Inference takes eight times longer (sixteen on "
+            "a scene narrower than a tile); "
             "turn off only for a quick look at a very large scene."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),

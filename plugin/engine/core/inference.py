@@ -152,12 +152,41 @@ def tile_params(model, tile_size=None, overlap=None):
     return tile, ovl
 
 
-def _prepare(read_strip, r0, h, norms, stats, pad_h, pad_w, width):
+def _prepare(read_strip, r0, h, norms, stats):
     """Read one strip and normalise it (runs in the reader thread)."""
     raw, valid = read_strip(r0, r0 + h)
     x = normalize.apply(raw, valid, norms, stats)
     del raw
-    return tiling.pad_to(x, pad_h or h, pad_w or width), valid
+    return x, valid
+
+
+def padding_sides(short_rows, short_cols, both):
+    """The (rows before, columns before) flags of each padding a tile batch is run with: after the data
+    only, or, with ``both``, also before it along every short axis (``Symmetric`` asks for both, so
+    that turning a scene, which moves its padding to the other side, does not change the answer)."""
+    rows = (False, True) if both and short_rows else (False,)
+    cols = (False, True) if both and short_cols else (False,)
+    return [(r, c) for r in rows for c in cols]
+
+
+def _predict_padded(model, batch, height, width, sides, n_out):
+    """The model's answer for a (N, C, h, w) batch, reflection-padded to (height, width) with each of
+    ``sides`` in turn, cropped back to (h, w) and averaged."""
+    h, w = batch.shape[-2:]
+    total = None
+    for before in sides:
+        padded = tiling.pad_to(batch, height, width, before)
+        pred = model.predict(padded)
+        if pred.shape[1] != n_out or pred.shape[2:] != padded.shape[2:]:
+            raise ValueError(
+                f"the model returned shape {pred.shape} for input {padded.shape}; "
+                f"expected {n_out} outputs at the input size"
+            )
+        r0 = height - h if before[0] else 0
+        c0 = width - w if before[1] else 0
+        pred = pred[:, :, r0:r0 + h, c0:c0 + w]
+        total = pred if total is None else total + pred
+    return total / len(sides) if len(sides) > 1 else total
 
 
 def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
@@ -180,6 +209,7 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
     # Axes shorter than a tile are reflection-padded to a whole tile.
     pad_h = tile if height < tile else None
     pad_w = tile if width < tile else None
+    sides = padding_sides(pad_h is not None, pad_w is not None, getattr(model, "pad_both_sides", False))
     run = skipped = 0
     total = len(row_spans)
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waterline-read")
@@ -188,7 +218,7 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
     try:
         def prepare(i):
             r0, h = row_spans[i]
-            return reader.submit(_prepare, read_strip, r0, h, norms, stats, pad_h, pad_w, width)
+            return reader.submit(_prepare, read_strip, r0, h, norms, stats)
 
         upcoming = prepare(0)
         for i, (r0, h) in enumerate(row_spans):
@@ -210,16 +240,10 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
             done = 0
             for tiles in batches:
                 check_cancel(is_canceled)
-                in_w = pad_w or tiles[0][1]
-                batch = np.stack([x[:, :, c0:c0 + in_w] for c0, _ in tiles])
-                preds = model.predict(batch)
-                if preds.shape[1] != n_out or preds.shape[2:] != batch.shape[2:]:
-                    raise ValueError(
-                        f"the model returned shape {preds.shape} for input {batch.shape}; "
-                        f"expected {n_out} outputs at the input size"
-                    )
+                batch = np.stack([x[:, :, c0:c0 + w] for c0, w in tiles])
+                preds = _predict_padded(model, batch, pad_h or h, pad_w or tiles[0][1], sides, n_out)
                 for (c0, w), pred in zip(tiles, preds):
-                    blender.add(r0, c0, pred[:, :h, :w])
+                    blender.add(r0, c0, pred)
                 run += len(tiles)
                 done += len(tiles)
                 if progress is not None:

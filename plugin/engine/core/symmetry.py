@@ -6,11 +6,15 @@ differently for a scene turned by 90 or 180 degrees (measured in
 eight transforms of each tile batch, turns each answer back and averages, so
 the output is the same, pixel for pixel, however the tile is flipped or turned.
 The engine's tiles are laid out as their own mirror image (``tiling.spans``), so
-a whole scene turned or flipped gives the turned prediction, exactly when both
-sides are at least a tile long; a narrower scene is padded after its data
-before the transforms (padding each transform on its own side, or centring it,
-measured worse on the training glaciers' fronts), which leaves a small
-difference. It costs eight network runs per tile.
+a whole scene turned or flipped gives the turned prediction. A side shorter
+than a tile is reflection-padded to a tile; turning the scene moves that padding
+to the other side of the data, and the network answers differently near it
+(every Landsat subset in ``../shared/data`` is such a scene). So a ``Symmetric``
+model asks the engine (``pad_both_sides``) to run such tiles padded after the
+data and padded before it and to average the two, which makes the output the
+same for every flip and turn of the scene. (Padding each transform on its own
+side, or centring the data, measured worse on the training glaciers' fronts.)
+It costs eight network runs per tile, sixteen on a scene with a short side.
 """
 
 import numpy as np
@@ -32,6 +36,8 @@ def _backward(batch, k, flip):
 class Symmetric:
     """A model (the engine's ``Model`` or training's ``TorchModel``) whose ``predict`` averages over
     ``TRANSFORMS``; every other attribute is the wrapped model's."""
+
+    pad_both_sides = True  # read by ``inference``: see the module docstring
 
     def __init__(self, model):
         self.model = model

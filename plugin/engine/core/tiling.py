@@ -88,14 +88,17 @@ def weights(tile_h, tile_w, overlap):
     return np.outer(ramp(tile_h, overlap), ramp(tile_w, overlap)).astype(np.float32)
 
 
-def pad_to(array, height, width):
-    """Reflection-pad the last two axes of ``array`` up to (height, width), after the data (measured
-    on the training glaciers' fronts: padding half on each side did worse)."""
+def pad_to(array, height, width, before=(False, False)):
+    """Reflection-pad the last two axes of ``array`` up to (height, width), after the data, or before
+    it along an axis whose ``before`` flag (rows, columns) is set (measured on the training glaciers'
+    fronts: padding half on each side did worse)."""
     h, w = array.shape[-2:]
     ph, pw = max(0, height - h), max(0, width - w)
     if ph == 0 and pw == 0:
         return array
-    pad = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
+    rows = (ph, 0) if before[0] else (0, ph)
+    cols = (pw, 0) if before[1] else (0, pw)
+    pad = [(0, 0)] * (array.ndim - 2) + [rows, cols]
     mode = "reflect" if min(h, w) > 1 else "edge"  # reflect needs 2 pixels
     return np.pad(array, pad, mode=mode)
 
