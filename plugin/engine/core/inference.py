@@ -160,7 +160,7 @@ def _prepare(read_strip, r0, h, norms, stats):
     return x, valid
 
 
-def padding_sides(short_rows, short_cols, both):
+def _padding_sides(short_rows, short_cols, both):
     """The (rows before, columns before) flags of each padding a tile batch is run with: after the data
     only, or, with ``both``, also before it along every short axis (``Symmetric`` asks for both, so
     that turning a scene, which moves its padding to the other side, does not change the answer)."""
@@ -186,7 +186,7 @@ def _predict_padded(model, batch, height, width, sides, n_out):
         c0 = width - w if before[1] else 0
         pred = pred[:, :, r0:r0 + h, c0:c0 + w]
         total = pred if total is None else total + pred
-    return total / len(sides) if len(sides) > 1 else total
+    return total / len(sides)
 
 
 def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
@@ -209,7 +209,7 @@ def _run(model, height, width, read_strip, emit, norms, stats, tile, overlap,
     # Axes shorter than a tile are reflection-padded to a whole tile.
     pad_h = tile if height < tile else None
     pad_w = tile if width < tile else None
-    sides = padding_sides(pad_h is not None, pad_w is not None, getattr(model, "pad_both_sides", False))
+    sides = _padding_sides(pad_h is not None, pad_w is not None, getattr(model, "pad_both_sides", False))
     run = skipped = 0
     total = len(row_spans)
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waterline-read")
