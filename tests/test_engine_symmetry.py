@@ -73,9 +73,10 @@ def test_tiled_scene_through_the_engine():
 def test_a_turned_or_flipped_scene_gives_the_turned_answer():
     """Mirror-symmetric tiles and the eight transforms per tile: the whole prediction of a non-square
     scene, tiled (150 x 110 px in 64 px tiles; 166 x 64 px, one tile across; 150 x 40 px and 40 x 50 px,
-    narrower than a tile and so padded on both sides in turn), turns and flips with it."""
+    narrower than a tile and so padded on both sides in turn; 40 x 114 px, short rows and tiles of 64 and
+    32 px along the row), turns and flips with it."""
     rng = np.random.default_rng(6)
-    for shape in ((2, 150, 110), (2, 166, 64), (2, 150, 40), (2, 40, 50)):
+    for shape in ((2, 150, 110), (2, 166, 64), (2, 150, 40), (2, 40, 50), (2, 40, 114)):
         scene = rng.random(shape, dtype=np.float32)
         model = Symmetric(Lopsided())
         upright = predict_array(model, scene)

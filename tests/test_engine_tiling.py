@@ -65,3 +65,7 @@ def test_pad_to_reflects():
     np.testing.assert_array_equal(p[0, 3], a[0, 1].tolist() + [a[0, 1, 2], a[0, 1, 1]])
     one = np.ones((1, 1, 1), np.float32)
     assert tiling.pad_to(one, 4, 4).shape == (1, 4, 4)
+    # before the data along the columns: the data at the right end, its reflection on the left
+    b = tiling.pad_to(a, 3, 6, before=(False, True))
+    np.testing.assert_array_equal(b[0, :, 2:], a[0])
+    np.testing.assert_array_equal(b[0, :, :2], a[0][:, [2, 1]])

@@ -4,7 +4,7 @@
 every Landsat and SAR image of ../shared/data in three orientations (the grey
 scene turned by 0, 90 and 180 degrees counter-clockwise, then layered and
 predicted exactly as ``training/fronts/evaluate.py`` does) and stores the two
-probability maps as float16 in ``build/front_probs/<scene>_r<deg>.npz``
+probability maps as float16 in ``build/front_probs_<model>_<hash>_sym2/<scene>_r<deg>.npz``
 (about 150 MB in all, under two minutes on one core). Every later step reads
 only this cache.
 
@@ -54,8 +54,18 @@ MODEL = Path(os.environ.get("WATERLINE_FRONT_MODEL", ROOT / "weights" / "calving
 # WATERLINE_FRONT_ROCK=0 ignores a model's rock output in the extraction.
 USE_ROCK = os.environ.get("WATERLINE_FRONT_ROCK", "1") != "0"
 SYMMETRIC = os.environ.get("WATERLINE_FRONT_SYMMETRIC", "1") != "0"
-CACHE = ROOT / "build" / (("front_probs" if MODEL == (ROOT / "weights" / "calving_front.onnx").resolve()
-                           else f"front_probs_{MODEL.parent.name}_{MODEL.stem}") + ("_sym" if SYMMETRIC else ""))
+
+
+def _cache_name():
+    """build/front_probs_<folder>_<model>_<first 8 hex of its SHA-1>[_sym2]: maps of a retrained model, or of
+    the padding before 0.5.0 (``_sym``: after the data only), are never read for another."""
+    import hashlib
+
+    digest = hashlib.sha1(MODEL.read_bytes()).hexdigest()[:8] if MODEL.exists() else "missing"
+    return f"front_probs_{MODEL.parent.name}_{MODEL.stem}_{digest}" + ("_sym2" if SYMMETRIC else "")
+
+
+CACHE = ROOT / "build" / _cache_name()
 ORIENTATIONS = (0, 90, 180)
 OLD_COMMIT = "a756084"  # last commit with the extraction as shipped before issue 16
 OLD_PATH = "plugin/engine/fronts.py"
@@ -388,7 +398,7 @@ def cmd_report(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("cache", help="run the model once per image and orientation into build/front_probs")
+    c = sub.add_parser("cache", help="run the model once per image and orientation into build/front_probs_<model>_<hash>_sym2")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--force", action="store_true", help="recompute cached maps")
     c.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")

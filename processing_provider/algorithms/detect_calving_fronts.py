@@ -180,7 +180,7 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "answers, so the fronts do not depend on how the scene is oriented (north up or turned), "
             "and they are more accurate (see the model card). A side shorter than a tile (256 px) is "
             "padded once after and once before the data. Inference takes eight times longer (sixteen on "
-            "a scene narrower than a tile); "
+            "a scene narrower than a tile, 32 when both sides are); "
             "turn off only for a quick look at a very large scene."))
         self.addParameter(with_help(QgsProcessingParameterBoolean(
             self.INCLUDE_REJECTED, "Also write rejected fronts (with their quality flag)", False),

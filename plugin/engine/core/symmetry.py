@@ -12,9 +12,10 @@ to the other side of the data, and the network answers differently near it
 (every Landsat subset in ``../shared/data`` is such a scene). So a ``Symmetric``
 model asks the engine (``pad_both_sides``) to run such tiles padded after the
 data and padded before it and to average the two, which makes the output the
-same for every flip and turn of the scene. (Padding each transform on its own
-side, or centring the data, measured worse on the training glaciers' fronts.)
-It costs eight network runs per tile, sixteen on a scene with a short side.
+same for every flip and turn of the scene (unless a long side's middle tile sits
+half a pixel off, ``tiling.spans``). (Padding each transform on its own side, or
+centring the data, measured worse on the training glaciers' fronts.) It costs
+eight network runs per tile, sixteen with one short side, 32 with two.
 """
 
 import numpy as np

@@ -6,8 +6,10 @@
   pixels, and no more compute than tiling from one edge). The layout is its own
   mirror image, so a scene turned or flipped gets the same tiles, turned; with
   ``symmetry.Symmetric`` the whole prediction then turns with the scene
-  (exactly where both sides are at least a tile long). An axis shorter than a
-  tile is covered by one tile reflection-padded to the tile size (``pad_to``).
+  (exactly, unless the middle tile sits half a pixel off, see ``spans``). An
+  axis shorter than a tile is covered by one tile reflection-padded to the tile
+  size (``pad_to``; ``Symmetric`` has it padded after and before the data in
+  turn).
 - ``weights``: a separable raised-cosine (Hann) ramp over the overlap on each
   side (after a floor-weight margin of a quarter of the overlap), 1 in the
   middle and never exactly 0, so predictions near a tile's border (where the
