@@ -33,6 +33,7 @@ glaciers (``--option name=value`` passes extract_fronts keywords,
 """
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -56,16 +57,16 @@ USE_ROCK = os.environ.get("WATERLINE_FRONT_ROCK", "1") != "0"
 SYMMETRIC = os.environ.get("WATERLINE_FRONT_SYMMETRIC", "1") != "0"
 
 
-def _cache_name():
+@functools.lru_cache(maxsize=None)
+def cache_dir():
     """build/front_probs_<folder>_<model>_<first 8 hex of its SHA-1>[_sym2]: maps of a retrained model, or of
-    the padding before 0.5.0 (``_sym``: after the data only), are never read for another."""
+    the padding before 0.5.0 (``_sym``: after the data only), are never read for another. Worked out on first
+    use, so importing this module (``evaluate_held_out`` does) reads no model."""
     import hashlib
 
     digest = hashlib.sha1(MODEL.read_bytes()).hexdigest()[:8] if MODEL.exists() else "missing"
-    return f"front_probs_{MODEL.parent.name}_{MODEL.stem}_{digest}" + ("_sym2" if SYMMETRIC else "")
+    return ROOT / "build" / (f"front_probs_{MODEL.parent.name}_{MODEL.stem}_{digest}" + ("_sym2" if SYMMETRIC else ""))
 
-
-CACHE = ROOT / "build" / _cache_name()
 ORIENTATIONS = (0, 90, 180)
 OLD_COMMIT = "a756084"  # last commit with the extraction as shipped before issue 16
 OLD_PATH = "plugin/engine/fronts.py"
@@ -113,7 +114,7 @@ def read_scene(source, stem):
 
 
 def cache_path(stem, deg):
-    return CACHE / f"{stem}_r{deg}.npz"
+    return cache_dir() / f"{stem}_r{deg}.npz"
 
 
 def load_probs(stem, deg):
@@ -156,7 +157,7 @@ def cmd_cache(args):
     from plugin.engine.core.model import load_model
     from training.fronts.data import layer_grey
 
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache_dir().mkdir(parents=True, exist_ok=True)
     model = load_model(str(MODEL), device="cpu", threads=args.threads)
     if SYMMETRIC:
         from plugin.engine.core.symmetry import Symmetric
@@ -175,7 +176,7 @@ def cmd_cache(args):
             np.savez_compressed(path, edge=prob[0].astype(np.float16), ice=prob[1].astype(np.float16),
                                 ref=ref, **extra)
             done += 1
-    print(f"cached {done} probability maps in {time.time() - t0:.0f} s under {CACHE}")
+    print(f"cached {done} probability maps in {time.time() - t0:.0f} s under {cache_dir()}")
 
 
 def cmd_network(args):
@@ -424,8 +425,8 @@ def main():
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} is absent: this measurement needs ../shared/data beside the checkout")
-    if args.command != "cache" and not CACHE.exists():
-        raise SystemExit(f"no cache under {CACHE}: run 'python tools/measure_fronts.py cache' first")
+    if args.command != "cache" and not cache_dir().exists():
+        raise SystemExit(f"no cache under {cache_dir()}: run 'python tools/measure_fronts.py cache' first")
     {"cache": cmd_cache, "network": cmd_network, "measure": cmd_measure, "report": cmd_report}[args.command](args)
 
 
