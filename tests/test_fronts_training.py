@@ -130,7 +130,7 @@ def test_augmentation_covers_all_orientations():
     samples = _few(1, 0)
     aug = Augment(crop=96, max_angle=0, noise=0, rng=np.random.default_rng(1))
     x, t = aug(samples[0])
-    assert x.shape == (3, 96, 96) and t.shape == (6, 96, 96)  # data.targets: edge, ice, weight, inside, rock x2
+    assert x.shape == (3, 96, 96) and t.shape == (6, 96, 96)  # data.targets: edge, ice, weight, edge weight, rock x2
     # Where is ice relative to the front? Over many draws it must appear on every side.
     sides = set()
     for _ in range(60):
@@ -167,6 +167,41 @@ def test_strong_augmentation_changes_scale_and_brightness_but_keeps_targets_bina
                 assert (edge & boundary).sum() > 0.8 * edge.sum()
     # brightness curves spread the image mean far wider than gain/bias jitter alone
     assert np.std(means["strong"]) > 1.3 * np.std(means["basic"])
+
+
+def test_coast_weight_weighs_the_margins_that_are_not_front():
+    """--coast-weight k: on a real SAR sample the land/ocean margin away from the labelled front gets edge weight
+    k, the front and everything else 1, outside the image 0; k = 1 gives the old all-ones weight."""
+    sample = _few(0, 1)[0]
+    coast = sample.coast > 0
+    assert coast.any() and not (coast & (sample.edge > 0)).any()  # the margin, never the front itself
+    land = sample.ice > 0
+    near_margin = (ndimage.binary_dilation(land, iterations=3) & ndimage.binary_dilation(~land & (sample.ice_weight > 0),
+                                                                                       iterations=3))
+    assert near_margin[coast].mean() > 0.95
+    for k in (1.0, 5.0):
+        aug = Augment(crop=128, max_angle=0, noise=0, rng=np.random.default_rng(5), coast_weight=k)
+        seen = set()
+        for _ in range(10):
+            _, t = aug(sample)
+            seen |= set(np.unique(t[3]).tolist())
+        assert seen <= {0.0, 1.0, k} and k in seen
+
+
+def test_coast_weight_makes_a_line_on_the_coast_cost_more():
+    """The edge loss with coast weight 5 punishes a front answer on the coast more than weight 1 does."""
+    from training.fronts.data import targets
+    from training.fronts.train import loss_fn
+
+    h = w = 16
+    ones, zeros = np.ones((h, w), np.float32), np.zeros((h, w), np.float32)
+    logits = torch.full((1, 2, h, w), -4.0)
+    logits[0, 0, :, 8] = 4.0  # a "front" where there is coast only
+    edge_w = ones.copy()
+    edge_w[:, 8] = 5.0
+    plain = loss_fn(logits, torch.from_numpy(targets(zeros, ones, ones, ones, zeros, zeros)[None]))[1][0]
+    hard = loss_fn(logits, torch.from_numpy(targets(zeros, ones, ones, edge_w, zeros, zeros)[None]))[1][0]
+    assert float(hard) > 2 * float(plain)
 
 
 def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):

@@ -44,6 +44,10 @@ def add_arguments(parser):
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
                              "a two-output model the new head starts fresh")
+    parser.add_argument("--coast-weight", type=float, default=1.0,
+                        help="weigh the edge loss this many times on SAR land/ocean margins that the front label "
+                             "does not cover (lateral margins, coasts; from the CaFFe zones): hard negatives, so "
+                             "coast is not taken for front")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--init", default=None,
                        help="start from saved weights: a torch checkpoint of this job or an ONNX model it exported "
@@ -171,6 +175,7 @@ def main(args):
             meta=model_metadata(args.tile_size, args.overlap, outputs=config.get("out_channels", 2)),
             lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
             resume=args.resume, augment=args.augment, snapshots=args.snapshots, split=split,
+            coast_weight=args.coast_weight,
         )
     outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,10 @@ three targets of the same size:
 - ``rock``: 1 on rock (land that is not glacier), 0 on glacier ice and ocean, and
   ``rock_weight``: 1 where that is known (SAR zones only; unknown on every
   Landsat pixel). A model with a third output learns it, so the extraction can
-  tell a glacier front from a rocky coast.
+  tell a glacier front from a rocky coast;
+- ``coast``: 1 on the land/ocean margin that is not front (SAR zones only): the
+  lateral margins and coasts an edge head takes for front on unseen glaciers.
+  With ``Augment(coast_weight=k)`` the edge loss weighs them k times (hard negatives).
 
 Landsat subsets only carry a front line. Their images are rotated so the
 glacier lies *below* the front and ocean/melange above it (checked visually
@@ -65,11 +68,14 @@ class Sample:
     ice_weight: np.ndarray  # (H, W) uint8 0/1
     rock: np.ndarray = None  # (H, W) uint8 0/1
     rock_weight: np.ndarray = None  # (H, W) uint8 0/1; all 0 when unknown (Landsat)
+    coast: np.ndarray = None  # (H, W) uint8 0/1: land/ocean margin that is not front; all 0 when unknown
 
     def __post_init__(self):
         if self.rock is None:
             self.rock = np.zeros_like(self.ice)
             self.rock_weight = np.zeros_like(self.ice)
+        if self.coast is None:
+            self.coast = np.zeros_like(self.ice)
 
 
 def layer_grey(band):
@@ -92,6 +98,16 @@ def ice_from_front(front):
     ice[below] = 1
     weight[below | above] = 1
     return ice, weight
+
+
+def coast_not_front(zones, front, width=2, clear=4):
+    """Pixels within ``width`` px of a land (zones 2, 3) / ocean (4) boundary and more than ``clear`` px from
+    the front line: the margins that are not front."""
+    land, ocean = np.isin(zones, (2, 3)), zones == 4
+    boundary = (land & ndimage.binary_dilation(ocean)) | (ocean & ndimage.binary_dilation(land))
+    band = ndimage.binary_dilation(boundary, iterations=width)
+    near_front = ndimage.binary_dilation(front, iterations=clear) if front.any() else front
+    return (band & ~near_front).astype(np.uint8)
 
 
 def landsat_glacier(name):
@@ -142,7 +158,8 @@ def load_sar(root, names=None):
         weight = (zones != 1).astype(np.uint8)
         rock = (zones == 2).astype(np.uint8)
         samples.append(Sample(stem, "sar", stem.split("_")[0], layer_grey(band),
-                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight, rock, weight.copy()))
+                              thick.astype(np.uint8), thin.astype(np.uint8), ice, weight, rock, weight.copy(),
+                              coast_not_front(zones, thin)))
     return samples
 
 
@@ -157,9 +174,9 @@ def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
     return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
 
 
-def targets(edge, ice, ice_weight, inside, rock, rock_weight):
+def targets(edge, ice, ice_weight, edge_weight, rock, rock_weight):
     """The loss's target channels (``train.loss_fn``), in its order."""
-    return np.stack([edge, ice, ice_weight, inside, rock, rock_weight]).astype(np.float32)
+    return np.stack([edge, ice, ice_weight, edge_weight, rock, rock_weight]).astype(np.float32)
 
 
 def sample_targets(s):
@@ -181,8 +198,9 @@ class Augment:
     ocean), multiplicative speckle of 3-30 looks and blur.
     """
 
-    def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False):
+    def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False, coast_weight=1.0):
         self.crop = crop
+        self.coast_weight = coast_weight
         self.max_angle = max_angle
         self.noise = noise
         self.strong = strong
@@ -206,7 +224,7 @@ class Augment:
     def __call__(self, s):
         rng = self.rng
         x = model_input(s.image)
-        t = np.stack([s.edge, s.ice, s.ice_weight, s.rock, s.rock_weight]).astype(np.float32)
+        t = np.stack([s.edge, s.ice, s.ice_weight, s.rock, s.rock_weight, s.coast]).astype(np.float32)
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)
         stack = np.concatenate([x, t, inside])
@@ -230,8 +248,7 @@ class Augment:
         y0 = int(rng.integers(h - c + 1))
         x0 = int(rng.integers(w - c + 1))
         stack = stack[:, y0:y0 + c, x0:x0 + c]
-        x, edge, ice, weight, rock, rock_weight, inside = (stack[:3], stack[3], stack[4], stack[5], stack[6],
-                                                           stack[7], stack[8])
+        x, edge, ice, weight, rock, rock_weight, coast, inside = (stack[:3], *stack[3:])
         inside = inside > 0.99
         if self.strong:
             x = self._appearance(x)
@@ -246,4 +263,5 @@ class Augment:
         weight = ((weight > 0.99) & inside).astype(np.float32)
         rock = (rock > 0.5).astype(np.float32)
         rock_weight = ((rock_weight > 0.99) & inside).astype(np.float32)
-        return x.astype(np.float32), targets(edge, ice, weight, inside.astype(np.float32), rock, rock_weight)
+        edge_weight = inside * (1.0 + (self.coast_weight - 1.0) * (coast > 0.5))
+        return x.astype(np.float32), targets(edge, ice, weight, edge_weight.astype(np.float32), rock, rock_weight)

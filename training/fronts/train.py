@@ -37,13 +37,13 @@ def _masked_terms(logit, target, weight, pos_weight=None):
 def loss_fn(logits, target):
     """Weighted BCE + (-ln soft IoU) on the edge head, on the ice head and (a third output) on the rock head.
 
-    ``target`` channels (``data.targets``): edge, ice, ice weight (0 = unknown), inside image, rock,
-    rock weight. Returns the total and its parts (four, or six with a rock head; a batch without any
+    ``target`` channels (``data.targets``): edge, ice, ice weight (0 = unknown), edge weight (0 outside the
+    image; ``Augment``'s coast weight on margins that are not front), rock, rock weight. Returns the total and its parts (four, or six with a rock head; a batch without any
     known rock pixel, all Landsat, adds exactly zero to the rock terms).
     """
-    edge_t, ice_t, ice_w, inside, rock_t, rock_w = target.unbind(1)
+    edge_t, ice_t, ice_w, edge_w, rock_t, rock_w = target.unbind(1)
     pos_weight = torch.tensor(EDGE_POS_WEIGHT, device=logits.device)
-    parts = _masked_terms(logits[:, 0], edge_t, inside, pos_weight) + _masked_terms(logits[:, 1], ice_t, ice_w)
+    parts = _masked_terms(logits[:, 0], edge_t, edge_w, pos_weight) + _masked_terms(logits[:, 1], ice_t, ice_w)
     if logits.shape[1] > 2:
         parts += _masked_terms(logits[:, 2], rock_t, rock_w)
     return sum(parts), parts
@@ -121,7 +121,7 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
-          augment="basic", snapshots=None, split=None):
+          augment="basic", snapshots=None, split=None, coast_weight=1.0):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -138,6 +138,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     ``augment``: "basic" or "strong" (``data.Augment``). ``snapshots``: a folder that receives the
     weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``). ``split``: how the
     samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
+    ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
@@ -145,6 +146,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
                     augment=augment, **(split or {}))
+    if coast_weight != 1.0:  # only then, so checkpoints of runs without it resume without a settings warning
+        settings["coast_weight"] = coast_weight
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
@@ -161,7 +164,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
         net.load_state_dict(load_weights(init))
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
-    augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong")
+    augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong", coast_weight=coast_weight)
     start = time.time()
     earlier = history[-1]["seconds"] if history else 0.0  # training time of the runs this one continues
     budget = minutes * 60 if minutes else None
