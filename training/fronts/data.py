@@ -2,7 +2,7 @@
 
 Every sample becomes the plugin's 3-band CALFIN layering
 (``plugin.engine.fronts.enhance.layer_calfin``, the same code the plugin runs) plus
-three targets of the same size:
+targets of the same size:
 
 - ``edge``: 1 on the front line (3 px wide), 0 elsewhere;
 - ``ice``: 1 on glacier ice and land, 0 on ocean/melange;

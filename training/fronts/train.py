@@ -38,8 +38,9 @@ def loss_fn(logits, target):
     """Weighted BCE + (-ln soft IoU) on the edge head, on the ice head and (a third output) on the rock head.
 
     ``target`` channels (``data.targets``): edge, ice, ice weight (0 = unknown), edge weight (0 outside the
-    image; ``Augment``'s coast weight on margins that are not front), rock, rock weight. Returns the total and its parts (four, or six with a rock head; a batch without any
-    known rock pixel, all Landsat, adds exactly zero to the rock terms).
+    image; ``Augment``'s coast weight on margins that are not front), rock, rock weight. Returns the total
+    and its parts (four, or six with a rock head; a batch without any known rock pixel, all Landsat, adds
+    exactly zero to the rock terms).
     """
     edge_t, ice_t, ice_w, edge_w, rock_t, rock_w = target.unbind(1)
     pos_weight = torch.tensor(EDGE_POS_WEIGHT, device=logits.device)
