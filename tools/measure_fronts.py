@@ -4,7 +4,7 @@
 every Landsat and SAR image of ../shared/data in three orientations (the grey
 scene turned by 0, 90 and 180 degrees counter-clockwise, then layered and
 predicted exactly as ``training/fronts/evaluate.py`` does) and stores the two
-probability maps as float16 in ``build/front_probs_<model>_<hash>_sym2/<scene>_r<deg>.npz``
+probability maps as float16 in ``build/front_probs_<folder>_<model>_<hash>_sym2/<scene>_r<deg>.npz``
 (about 150 MB in all, under two minutes on one core). Every later step reads
 only this cache.
 
@@ -399,7 +399,8 @@ def cmd_report(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("cache", help="run the model once per image and orientation into build/front_probs_<model>_<hash>_sym2")
+    c = sub.add_parser("cache", help="run the model once per image and orientation into "
+                                     "build/front_probs_<folder>_<model>_<hash>_sym2")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--force", action="store_true", help="recompute cached maps")
     c.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
