@@ -461,3 +461,23 @@ def test_snapshots_and_their_weight_average(tmp_path):
                    "--average", *map(str, snaps)])
     assert load_model(tmp_path / "avg.onnx").meta["task"] == "calving_front"
     assert json.loads((tmp_path / "avg.metrics.json").read_text())["averaged_epochs"] == [1, 2]
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.9, 1.0])
+def test_landsat_share_sets_the_mix_of_each_epoch(share):
+    """--landsat-share: the share of training samples drawn from Landsat images, the rest from SAR."""
+    from types import SimpleNamespace
+
+    from training.fronts.train import batches
+
+    pool = [SimpleNamespace(source="landsat")] * 3 + [SimpleNamespace(source="sar")] * 7
+    drawn = []
+
+    def record(sample):
+        drawn.append(sample.source)
+        return np.zeros((1, 2, 2), np.float32), np.zeros((6, 2, 2), np.float32)
+
+    for x, t in batches(pool, 8, 4000, record, np.random.default_rng(0), share):
+        assert x.shape == (8, 1, 2, 2) and t.shape == (8, 6, 2, 2)
+    assert len(drawn) == 4000
+    assert abs(drawn.count("landsat") / len(drawn) - share) < 0.03

@@ -48,6 +48,9 @@ def add_arguments(parser):
                         help="weigh the edge loss this many times on SAR land/ocean margins that the front label "
                              "does not cover (lateral margins, coasts; from the CaFFe zones): hard negatives, so "
                              "coast is not taken for front")
+    parser.add_argument("--landsat-share", type=float, default=0.5,
+                        help="share of the training samples drawn from the Landsat images, the rest from SAR "
+                             "(0.5: half and half; higher for a network that serves optical scenes only)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--init", default=None,
                        help="start from saved weights: a torch checkpoint of this job or an ONNX model it exported "
@@ -140,6 +143,8 @@ def main(args):
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
+    if not 0.0 <= args.landsat_share <= 1.0:
+        raise SystemExit(f"--landsat-share is a share between 0 and 1, not {args.landsat_share}")
     held, unused = _split_glaciers(args)
     split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
     train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused)
@@ -175,7 +180,7 @@ def main(args):
             meta=model_metadata(args.tile_size, args.overlap, outputs=config.get("out_channels", 2)),
             lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
             resume=args.resume, augment=args.augment, snapshots=args.snapshots, split=split,
-            coast_weight=args.coast_weight,
+            coast_weight=args.coast_weight, landsat_share=args.landsat_share,
         )
     outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,7 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
-          augment="basic", snapshots=None, split=None, coast_weight=1.0):
+          augment="basic", snapshots=None, split=None, coast_weight=1.0, landsat_share=0.5):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -140,6 +140,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``). ``split``: how the
     samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
     ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
+    ``landsat_share``: the share of each batch drawn from the Landsat images (``batches``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
@@ -149,6 +150,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
                     augment=augment, **(split or {}))
     if coast_weight != 1.0:  # only then, so checkpoints of runs without it resume without a settings warning
         settings["coast_weight"] = coast_weight
+    if landsat_share != 0.5:  # the same, for runs of this share
+        settings["landsat_share"] = landsat_share
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
@@ -172,7 +175,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     for epoch in range(done + 1, epochs + 1):
         net.train()
         sums, n = np.zeros(1 + 2 * net.config["out_channels"]), 0
-        for x, t in batches(train_samples, batch_size, samples_per_epoch, augmenter, rng):
+        for x, t in batches(train_samples, batch_size, samples_per_epoch, augmenter, rng, landsat_share):
             frac = (epoch - 1) / epochs
             if budget and lr_schedule == "budget":
                 frac = max(frac, (time.time() - start) / budget)
