@@ -140,7 +140,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``). ``split``: how the
     samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
     ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
-    ``landsat_share``: the share of each batch drawn from the Landsat images (``batches``).
+    ``landsat_share``: the chance that a training sample is drawn from the Landsat images (``batches``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
