@@ -481,3 +481,14 @@ def test_landsat_share_sets_the_mix_of_each_epoch(share):
         assert x.shape == (8, 1, 2, 2) and t.shape == (8, 6, 2, 2)
     assert len(drawn) == 4000
     assert abs(drawn.count("landsat") / len(drawn) - share) < 0.03
+
+
+def test_landsat_share_outside_zero_to_one_is_refused():
+    """A share is a chance: train() refuses 1.5 before it builds a network, and so does the command line."""
+    from training.__main__ import main
+    from training.fronts.train import train
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        train([], [], landsat_share=1.5)
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        main(["fronts", "--landsat-share", "-0.1"])

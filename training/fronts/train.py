@@ -144,14 +144,17 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
+    if not 0.0 <= landsat_share <= 1.0:
+        raise ValueError(f"landsat_share is a share between 0 and 1, not {landsat_share}")
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
                     augment=augment, **(split or {}))
-    if coast_weight != 1.0:  # only then, so checkpoints of runs without it resume without a settings warning
-        settings["coast_weight"] = coast_weight
-    if landsat_share != 0.5:  # the same, for runs of this share
-        settings["landsat_share"] = landsat_share
+    # Recorded only where they differ from the default, so checkpoints of runs before they existed resume
+    # without a settings warning.
+    settings.update({name: value for name, value, default in (("coast_weight", coast_weight, 1.0),
+                                                              ("landsat_share", landsat_share, 0.5))
+                     if value != default})
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     saved = torch.load(resume, map_location="cpu", weights_only=True) if resume else None
