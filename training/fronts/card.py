@@ -97,7 +97,7 @@ evaluation: `evaluate_fronts` thins the reference masks to an 8-connected skelet
         text += f"""The {sar["SCENES"]} Jorum scenes through `qgis_process` the same way (`python tools/evaluate_held_out.py --source sar`,
 CaFFe names kept, so each scene gets the model for its sensor): front found in
 {_f(100 * sar["FOUND_FRACTION"], 0)} %, mean distance **{_f(sar["MEAN_PX"])} px**, median of image means
-{_f(sar["MEDIAN_PX"])} px (`tools/measure_fronts.py`, upright, within 0.05 px of it: extraction section).
+{_f(sar["MEDIAN_PX"])} px (`tools/measure_fronts.py` measures the same scenes upright: extraction section).
 """
     return text
 
