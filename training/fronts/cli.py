@@ -138,13 +138,15 @@ def main(args):
     import torch
 
     from ..export import export_onnx
-    from .train import averaged, from_checkpoint, train
+    from .train import averaged, check_landsat_share, from_checkpoint, train
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    if not 0.0 <= args.landsat_share <= 1.0:
-        raise SystemExit(f"--landsat-share is a share between 0 and 1, not {args.landsat_share}")
+    try:  # before the data are loaded
+        check_landsat_share(args.landsat_share)
+    except ValueError as exc:
+        raise SystemExit(f"--landsat-share: {exc}")
     held, unused = _split_glaciers(args)
     split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
     train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused)

@@ -119,6 +119,12 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
         yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
 
 
+def check_landsat_share(share):
+    """ValueError unless ``share`` (the chance that a sample is drawn from Landsat) lies in 0..1."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"a share between 0 and 1, not {share}")
+
+
 def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=None, batch_size=8,
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
@@ -144,8 +150,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
-    if not 0.0 <= landsat_share <= 1.0:
-        raise ValueError(f"landsat_share is a share between 0 and 1, not {landsat_share}")
+    check_landsat_share(landsat_share)
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
