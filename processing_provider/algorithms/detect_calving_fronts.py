@@ -13,7 +13,6 @@ from qgis.core import (
     QgsLineString,
     QgsPointXY,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -34,8 +33,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    GROUPS, RASTER_PATTERNS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string,
-    help_url, make_fields, raster_path, raster_paths, with_help,
+    WaterlineAlgorithm, RASTER_PATTERNS, add_feature, check_crs, engine_errors, EngineFeedback, help_string,
+    make_fields, raster_path, raster_paths, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
@@ -59,7 +58,14 @@ def ice_fields():
     return make_fields([("scene_id", QVariant.String), ("date", QVariant.Date), ("class", QVariant.String)])
 
 
-class DetectCalvingFronts(QgsProcessingAlgorithm):
+class DetectCalvingFronts(WaterlineAlgorithm):
+    NAME = "detect_calving_fronts"
+    DISPLAY_NAME = "Detect calving fronts"
+    GROUP = "calving_fronts"
+    TAGS = "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange"
+    SHORT_DESCRIPTION = "Map glacier calving fronts as dated lines with a CALFIN-style network."
+    HELP_SECTION = "fronts"
+
     INPUT = "INPUT"
     FOLDER = "FOLDER"
     FJORD_MASK = "FJORD_MASK"
@@ -81,30 +87,6 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
     FRONTS_FOUND = "FRONTS_FOUND"
     APPENDED = "APPENDED"
 
-    def name(self):
-        return "detect_calving_fronts"
-
-    def displayName(self):
-        return "Detect calving fronts"
-
-    def group(self):
-        return GROUPS["calving_fronts"]
-
-    def groupId(self):
-        return GROUPS["calving_fronts"]
-
-    def tags(self):
-        return "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange".split(",")
-
-    def shortDescription(self):  # noqa: N802
-        return "Map glacier calving fronts as dated lines with a CALFIN-style network."
-
-    def helpUrl(self):  # noqa: N802
-        return help_url("fronts")
-
-    def icon(self):
-        return group_icon(self.groupId())
-
     def shortHelpString(self):
         return help_string(
             self,
@@ -118,9 +100,6 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             "file name, or the Sensor parameter) get the shipped optical model, SAR scenes and scenes "
             "of unknown sensor the general one.",
             "Also returned: the number of fronts written and the number appended to the GeoPackage.")
-
-    def createInstance(self):
-        return DetectCalvingFronts()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(
@@ -328,8 +307,15 @@ class DetectCalvingFronts(QgsProcessingAlgorithm):
             with engine_errors(feedback):
                 static = front_scene.static_edges_of(predictions) if use_static else {}
             if static:
-                feedback.pushInfo(f"Static edges (rock walls, coast) found from the stack for {len(static)} "
-                                  "scene(s) on a shared grid: they count half as front evidence")
+                share = max(float(m.mean()) for m in static.values())
+                if share > 0:
+                    feedback.pushInfo(f"Static edges (rock walls, coast) found from the stack for {len(static)} "
+                                      f"scene(s) on a shared grid (up to {share:.1%} of a grid): they count half as "
+                                      "front evidence")
+                else:
+                    feedback.pushInfo(f"No edge stays put across the {len(static)} scene(s) on a shared grid, so "
+                                      "no static edges were removed (scenes that are not co-registered, e.g. "
+                                      "resized to one size, cannot show them)")
             for i, ((path, crs), prediction, model) in enumerate(zip(scenes, predictions, models)):
                 if feedback.isCanceled():
                     raise QgsProcessingException("Cancelled by the user; no output was written.")

@@ -8,7 +8,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsGeometry,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
@@ -21,7 +20,7 @@ from qgis.core import (
 )
 
 from ..common import (
-    GROUPS, add_feature, check_crs, engine_errors, group_icon, help_string, help_url, make_fields,
+    WaterlineAlgorithm, add_feature, check_crs, engine_errors, help_string, make_fields,
     raster_path, require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
@@ -44,7 +43,14 @@ def table_fields():
                            "median_px")])
 
 
-class EvaluateFronts(QgsProcessingAlgorithm):
+class EvaluateFronts(WaterlineAlgorithm):
+    NAME = "evaluate_fronts"
+    DISPLAY_NAME = "Evaluate fronts"
+    GROUP = "calving_fronts"
+    TAGS = "glacier,calving,front,accuracy,evaluate,distance,validation"
+    SHORT_DESCRIPTION = "Score predicted calving fronts against reference fronts (mean distance)."
+    HELP_SECTION = "fronts"
+
     PREDICTED = "PREDICTED"
     PRED_FIELD = "PRED_FIELD"
     REFERENCE = "REFERENCE"
@@ -62,30 +68,6 @@ class EvaluateFronts(QgsProcessingAlgorithm):
 
     MASK_CHOICES = ["non-zero pixels are the front", "zero pixels are the front"]
 
-    def name(self):
-        return "evaluate_fronts"
-
-    def displayName(self):
-        return "Evaluate fronts"
-
-    def group(self):
-        return GROUPS["calving_fronts"]
-
-    def groupId(self):
-        return GROUPS["calving_fronts"]
-
-    def tags(self):
-        return "glacier,calving,front,accuracy,evaluate,distance,validation".split(",")
-
-    def shortDescription(self):  # noqa: N802
-        return "Score predicted calving fronts against reference fronts (mean distance)."
-
-    def helpUrl(self):  # noqa: N802
-        return help_url("fronts")
-
-    def icon(self):
-        return group_icon(self.groupId())
-
     def shortHelpString(self):
         return help_string(
             self,
@@ -97,9 +79,6 @@ class EvaluateFronts(QgsProcessingAlgorithm):
             "<b>Summary</b> (also in the log): SCENES (reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX "
             "(mean over scenes of the scene mean distance), MEDIAN_M / MEDIAN_PX (median over scenes of "
             "the scene mean distance).")
-
-    def createInstance(self):
-        return EvaluateFronts()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterFeatureSource(
