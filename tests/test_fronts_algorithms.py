@@ -130,6 +130,28 @@ def test_detect_appends_new_scenes_only(run_alg, weights, tmp_path):
 
 
 @pytest.mark.weights
+def test_detect_says_when_a_stack_on_one_grid_has_no_static_edges(run_alg, weights, tmp_path):
+    """Three CaFFe scenes of one glacier from three SAR sensors, resized to 256 px and written on one grid:
+    they are not co-registered, so no edge stays put and the run says that static edges changed nothing."""
+    from skimage import io
+
+    from plugin.engine.fronts.static_edges import static_edge_mask_from_rasters
+    from replay_server import RecordingFeedback
+
+    grid = {"crs": "EPSG:3031", "transform": from_origin(-2400000.0, 1300000.0, PIXEL, PIXEL)}
+    names = ["DBE_1995-11-16_ERS_20_1_152", "DBE_2004-03-03_ENVISAT_20_3_424", "DBE_2008-03-30_TSX_7_3_049"]
+    paths = [write_tif(tmp_path / f"{n}.tif", io.imread(shared_path("fronts-sar", "images", n + ".png")), **grid)
+             for n in names]
+    feedback = RecordingFeedback()
+    res = run_alg("detect_calving_fronts", {"INPUT": paths, "PROB_FOLDER": str(tmp_path / "prob"),
+                                            "OUTPUT": str(tmp_path / "fronts.gpkg")}, feedback=feedback)
+    assert res["FRONTS_FOUND"] >= 3
+    assert not static_edge_mask_from_rasters([tmp_path / "prob" / f"{n}_prob.tif" for n in names]).any()
+    assert any("No edge stays put across the 3 scene(s)" in t for t in feedback.text), feedback.text
+    assert not any("Static edges (rock walls, coast) found" in t for t in feedback.text)
+
+
+@pytest.mark.weights
 def test_detect_with_fjord_mask_and_layered_input(run_alg, weights, tmp_path):
     from plugin.engine.fronts.layering import layer_calfin_raster
 
