@@ -13,7 +13,6 @@ from qgis.core import (
     QgsFeatureSink,
     QgsField,
     QgsFields,
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -309,38 +308,3 @@ def group_icon(group_id):
 def help_url(section):
     """The README section a Help button opens."""
     return HELP_BASE + HELP_SECTIONS[section]
-
-
-class WaterlineAlgorithm(QgsProcessingAlgorithm):
-    """What every Waterline algorithm tells the toolbox, from class attributes: ``NAME`` (its id),
-    ``DISPLAY_NAME``, ``GROUP`` (a key of ``GROUPS``), ``TAGS`` (comma-separated search words),
-    ``SHORT_DESCRIPTION`` (the toolbox tooltip) and ``HELP_SECTION`` (a key of ``HELP_SECTIONS``)."""
-
-    NAME = DISPLAY_NAME = GROUP = TAGS = SHORT_DESCRIPTION = HELP_SECTION = None
-
-    def name(self):
-        return self.NAME
-
-    def displayName(self):  # noqa: N802
-        return self.DISPLAY_NAME
-
-    def group(self):
-        return GROUPS[self.GROUP]
-
-    def groupId(self):  # noqa: N802
-        return GROUPS[self.GROUP]
-
-    def tags(self):
-        return self.TAGS.split(",")
-
-    def shortDescription(self):  # noqa: N802
-        return self.SHORT_DESCRIPTION
-
-    def helpUrl(self):  # noqa: N802
-        return help_url(self.HELP_SECTION)
-
-    def icon(self):
-        return group_icon(self.groupId())
-
-    def createInstance(self):  # noqa: N802
-        return type(self)()

@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputString,
     QgsProcessingParameterMultipleLayers,
@@ -11,7 +12,7 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, engine_errors, EngineFeedback, enum_numbers_as_options, help_string,
+    GROUPS, engine_errors, EngineFeedback, enum_numbers_as_options, group_icon, help_string, help_url,
     optional_raster_path, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
@@ -23,14 +24,7 @@ SAR_INPUTS = ["auto", "linear", "db"]
 RESAMPLING = ["bilinear", "nearest", "cubic", "average"]
 
 
-class BuildWaterStack(WaterlineAlgorithm):
-    NAME = "build_water_stack"
-    DISPLAY_NAME = "Build water stack (SAR + optical + DEM + HAND)"
-    GROUP = "water"
-    TAGS = "water,flood,sar,sentinel-1,alos,palsar,stack,hand,dem,landsat"
-    SHORT_DESCRIPTION = "Stack SAR, optical, DEM and HAND bands on the SAR grid for water mapping."
-    HELP_SECTION = "water"
-
+class BuildWaterStack(QgsProcessingAlgorithm):
     SAR = "SAR"
     POLARISATIONS = "POLARISATIONS"
     SAR_INPUT = "SAR_INPUT"
@@ -43,6 +37,33 @@ class BuildWaterStack(WaterlineAlgorithm):
     OUTPUT = "OUTPUT"
     CHANNELS = "CHANNELS"
     SAR_UNITS = "SAR_UNITS"
+
+    def name(self):
+        return "build_water_stack"
+
+    def displayName(self):  # noqa: N802
+        return "Build water stack (SAR + optical + DEM + HAND)"
+
+    def group(self):
+        return GROUPS["water"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["water"]
+
+    def tags(self):
+        return "water,flood,sar,sentinel-1,alos,palsar,stack,hand,dem,landsat".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Stack SAR, optical, DEM and HAND bands on the SAR grid for water mapping."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return BuildWaterStack()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterRasterLayer,
@@ -10,8 +11,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..common import (
-    WaterlineAlgorithm, add_rows, check_crs, engine_errors, EngineFeedback, help_string, int_values,
-    make_fields, raster_path, with_help,
+    GROUPS, add_rows, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url,
+    int_values, make_fields, raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.water import metrics as water_metrics
@@ -19,14 +20,7 @@ from ...plugin.engine.water import metrics as water_metrics
 METRICS = ("iou", "f1", "precision", "recall", "accuracy", "tp", "fp", "fn", "tn", "compared_pixels")
 
 
-class CompareWaterMaps(WaterlineAlgorithm):
-    NAME = "compare_water_maps"
-    DISPLAY_NAME = "Compare water maps (IoU, F1, precision, recall)"
-    GROUP = "water"
-    TAGS = "water,flood,accuracy,iou,f1,compare,validation,dswe,dswx"
-    SHORT_DESCRIPTION = "Compare a water map with a reference map (IoU, F1, precision, recall)."
-    HELP_SECTION = "water"
-
+class CompareWaterMaps(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
     INPUT_WATER = "INPUT_WATER"
@@ -34,6 +28,33 @@ class CompareWaterMaps(WaterlineAlgorithm):
     REFERENCE_WATER = "REFERENCE_WATER"
     REFERENCE_LAND = "REFERENCE_LAND"
     OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "compare_water_maps"
+
+    def displayName(self):  # noqa: N802
+        return "Compare water maps (IoU, F1, precision, recall)"
+
+    def group(self):
+        return GROUPS["water"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["water"]
+
+    def tags(self):
+        return "water,flood,accuracy,iou,f1,compare,validation,dswe,dswx".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Compare a water map with a reference map (IoU, F1, precision, recall)."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return CompareWaterMaps()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -1,6 +1,7 @@
 """Compute HAND (height above nearest drainage) from a DEM, as ASF's water-mapping tools do."""
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterNumber,
@@ -9,21 +10,14 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, engine_errors, EngineFeedback, help_string, raster_path, with_help,
+    GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 from ...plugin.engine.water import hand
 
 
-class ComputeHand(WaterlineAlgorithm):
-    NAME = "compute_hand"
-    DISPLAY_NAME = "Compute HAND (height above nearest drainage)"
-    GROUP = "water"
-    TAGS = "water,flood,hand,dem,drainage,hydrology,terrain"
-    SHORT_DESCRIPTION = "Height above nearest drainage (HAND) from a DEM."
-    HELP_SECTION = "water"
-
+class ComputeHand(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     BAND = "BAND"
     ACC_THRESHOLD = "ACC_THRESHOLD"
@@ -31,6 +25,33 @@ class ComputeHand(WaterlineAlgorithm):
     OUTPUT = "OUTPUT"
     DRAINAGE_CELLS = "DRAINAGE_CELLS"
     USED_THRESHOLD = "USED_THRESHOLD"
+
+    def name(self):
+        return "compute_hand"
+
+    def displayName(self):  # noqa: N802
+        return "Compute HAND (height above nearest drainage)"
+
+    def group(self):
+        return GROUPS["water"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["water"]
+
+    def tags(self):
+        return "water,flood,hand,dem,drainage,hydrology,terrain".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Height above nearest drainage (HAND) from a DEM."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return ComputeHand()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

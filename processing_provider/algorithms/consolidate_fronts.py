@@ -8,6 +8,7 @@ from qgis.core import (
     QgsFeatureSink,
     QgsGeometry,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterDateTime,
@@ -19,7 +20,7 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, engine_errors, enum_numbers_as_options, help_string, static_enum,
+    GROUPS, engine_errors, enum_numbers_as_options, group_icon, help_string, help_url, static_enum,
     with_help,
 )
 from ..outputs import RunOutputs
@@ -118,14 +119,7 @@ def qdate(value):
     return QDate(value.year, value.month, value.day) if value is not None else QDate()
 
 
-class ConsolidateFronts(WaterlineAlgorithm):
-    NAME = "consolidate_fronts"
-    DISPLAY_NAME = "Consolidate fronts"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,terminus,time series,consolidate,merge,duplicates"
-    SHORT_DESCRIPTION = "Merge front layers of one glacier into one series: one best front per date."
-    HELP_SECTION = "change"
-
+class ConsolidateFronts(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     START_DATE = "START_DATE"
     END_DATE = "END_DATE"
@@ -134,6 +128,30 @@ class ConsolidateFronts(WaterlineAlgorithm):
     OUTPUT = "OUTPUT"
     FRONTS = "FRONTS"
     DROPPED = "DROPPED"
+
+    def name(self):
+        return "consolidate_fronts"
+
+    def displayName(self):
+        return "Consolidate fronts"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,terminus,time series,consolidate,merge,duplicates".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Merge front layers of one glacier into one series: one best front per date."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("change")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):
         return help_string(
@@ -146,6 +164,9 @@ class ConsolidateFronts(WaterlineAlgorithm):
             "of different sensors keep their sensor. The output has the fields of Detect calving fronts "
             "and, when loaded into QGIS, is set up for the Temporal Controller (each front at its date).",
             "Also returned: FRONTS (fronts in the series) and DROPPED (fronts left out).")
+
+    def createInstance(self):
+        return ConsolidateFronts()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(

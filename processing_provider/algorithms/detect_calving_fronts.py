@@ -13,6 +13,7 @@ from qgis.core import (
     QgsLineString,
     QgsPointXY,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -33,8 +34,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, RASTER_PATTERNS, add_feature, check_crs, engine_errors, EngineFeedback, help_string,
-    make_fields, raster_path, raster_paths, with_help,
+    GROUPS, RASTER_PATTERNS, add_feature, check_crs, engine_errors, EngineFeedback, group_icon, help_string,
+    help_url, make_fields, raster_path, raster_paths, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
@@ -58,14 +59,7 @@ def ice_fields():
     return make_fields([("scene_id", QVariant.String), ("date", QVariant.Date), ("class", QVariant.String)])
 
 
-class DetectCalvingFronts(WaterlineAlgorithm):
-    NAME = "detect_calving_fronts"
-    DISPLAY_NAME = "Detect calving fronts"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange"
-    SHORT_DESCRIPTION = "Map glacier calving fronts as dated lines with a CALFIN-style network."
-    HELP_SECTION = "fronts"
-
+class DetectCalvingFronts(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     FOLDER = "FOLDER"
     FJORD_MASK = "FJORD_MASK"
@@ -87,6 +81,30 @@ class DetectCalvingFronts(WaterlineAlgorithm):
     FRONTS_FOUND = "FRONTS_FOUND"
     APPENDED = "APPENDED"
 
+    def name(self):
+        return "detect_calving_fronts"
+
+    def displayName(self):
+        return "Detect calving fronts"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,ice,calving,front,terminus,calfin,deeplab,onnx,deep learning,ocean,melange".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Map glacier calving fronts as dated lines with a CALFIN-style network."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):
         return help_string(
             self,
@@ -100,6 +118,9 @@ class DetectCalvingFronts(WaterlineAlgorithm):
             "file name, or the Sensor parameter) get the shipped optical model, SAR scenes and scenes "
             "of unknown sensor the general one.",
             "Also returned: the number of fronts written and the number appended to the GeoPackage.")
+
+    def createInstance(self):
+        return DetectCalvingFronts()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(

@@ -7,6 +7,7 @@ the model on 8-bit renderings (engine ``water.detect.choose_method``); the log s
 from qgis.core import (
     QgsGeometry,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterFeatureSink,
@@ -19,8 +20,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..common import (
-    WaterlineAlgorithm, add_feature, check_crs, engine_errors, EngineFeedback, enum_numbers_as_options,
-    help_string, make_fields, optional_raster_path, raster_path, static_enum, with_help,
+    GROUPS, add_feature, check_crs, engine_errors, EngineFeedback, enum_numbers_as_options, group_icon,
+    help_string, help_url, make_fields, optional_raster_path, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
@@ -32,14 +33,7 @@ from ...plugin.engine.water import polygons as water_polygons
 from ...plugin.engine.core.model import load_model, resolve_model
 
 
-class DetectWater(WaterlineAlgorithm):
-    NAME = "detect_water"
-    DISPLAY_NAME = "Detect surface water"
-    GROUP = "water"
-    TAGS = "water,flood,inundation,sar,sentinel-1,alos,onnx,u-net,deep learning,mask"
-    SHORT_DESCRIPTION = "Map open surface water and floods from SAR: physical thresholds or a U-Net."
-    HELP_SECTION = "water"
-
+class DetectWater(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     METHOD = "METHOD"
     HAND = "HAND"
@@ -52,6 +46,33 @@ class DetectWater(WaterlineAlgorithm):
     MODEL_USED = "MODEL_USED"
     WATER_PIXELS = "WATER_PIXELS"
     POLYGONS = "POLYGONS"
+
+    def name(self):
+        return "detect_water"
+
+    def displayName(self):  # noqa: N802
+        return "Detect surface water"
+
+    def group(self):
+        return GROUPS["water"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["water"]
+
+    def tags(self):
+        return "water,flood,inundation,sar,sentinel-1,alos,onnx,u-net,deep learning,mask".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Map open surface water and floods from SAR: physical thresholds or a U-Net."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return DetectWater()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -5,6 +5,7 @@ import os
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
@@ -20,7 +21,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import asf as asf_client
 from ..common import (
-    WaterlineAlgorithm, add_rows, advanced, help_string, make_fields, require_fields,
+    GROUPS, add_rows, advanced, group_icon, help_string, help_url, make_fields, require_fields,
     require_source, with_help,
 )
 from ..outputs import RunOutputs
@@ -36,14 +37,7 @@ def earthdata_login(authcfg):
     return basic_login(authcfg, "Earthdata")
 
 
-class DownloadAsf(PreparedLogin, WaterlineAlgorithm):
-    NAME = "download_asf"
-    DISPLAY_NAME = "Download ASF granules"
-    GROUP = "fetch"
-    TAGS = "asf,download,sar,sentinel-1,alos,palsar,earthdata"
-    SHORT_DESCRIPTION = "Download ASF granules (resumable, verified) with an Earthdata login."
-    HELP_SECTION = "fetch"
-
+class DownloadAsf(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     URL_FIELD = "URL_FIELD"
     SIZE_FIELD = "SIZE_FIELD"
@@ -57,6 +51,30 @@ class DownloadAsf(PreparedLogin, WaterlineAlgorithm):
     GEOTIFFS = "GEOTIFFS"
     DOWNLOADED = "DOWNLOADED"
 
+    def name(self):
+        return "download_asf"
+
+    def displayName(self):  # noqa: N802
+        return "Download ASF granules"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "asf,download,sar,sentinel-1,alos,palsar,earthdata".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Download ASF granules (resumable, verified) with an Earthdata login."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
@@ -69,6 +87,9 @@ class DownloadAsf(PreparedLogin, WaterlineAlgorithm):
             "removed. Wrong credentials stop the run with an HTTP 401 message.",
             "Also returned: the GeoTIFF paths (for 'Build water stack') and the number of files "
             "fetched.")
+
+    def createInstance(self):  # noqa: N802
+        return DownloadAsf()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterFeatureSource(

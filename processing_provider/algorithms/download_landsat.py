@@ -4,6 +4,7 @@ authentication manager."""
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
@@ -18,7 +19,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import stac
 from ..common import (
-    WaterlineAlgorithm, add_rows, advanced, help_string, make_fields,
+    GROUPS, add_rows, advanced, group_icon, help_string, help_url, make_fields,
     require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
@@ -65,14 +66,7 @@ def fetch_all(session, jobs, folder, secrets, feedback):
     return [(name, band, result) for (name, band, _), result in done]
 
 
-class DownloadLandsat(PreparedLogin, WaterlineAlgorithm):
-    NAME = "download_landsat"
-    DISPLAY_NAME = "Download Landsat scenes"
-    GROUP = "fetch"
-    TAGS = "landsat,download,usgs,ers,earthexplorer,calfin,b8,panchromatic,stac"
-    SHORT_DESCRIPTION = "Download chosen bands of Landsat scenes (resumable, size-checked)."
-    HELP_SECTION = "fetch"
-
+class DownloadLandsat(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     PRESET = "PRESET"
     BANDS = "BANDS"
@@ -82,6 +76,30 @@ class DownloadLandsat(PreparedLogin, WaterlineAlgorithm):
     OUTPUT = "OUTPUT"
     FILES = "FILES"
     DOWNLOADED = "DOWNLOADED"
+
+    def name(self):
+        return "download_landsat"
+
+    def displayName(self):  # noqa: N802
+        return "Download Landsat scenes"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "landsat,download,usgs,ers,earthexplorer,calfin,b8,panchromatic,stac".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Download chosen bands of Landsat scenes (resumable, size-checked)."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -97,6 +115,9 @@ class DownloadLandsat(PreparedLogin, WaterlineAlgorithm):
             "stops with a message saying so; wrong credentials stop it before any download.",
             "Also returned: the downloaded band files other than QA bands (as layers) and the "
             "number of files fetched.")
+
+    def createInstance(self):  # noqa: N802
+        return DownloadLandsat()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterFeatureSource(

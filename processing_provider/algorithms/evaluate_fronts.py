@@ -8,6 +8,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsGeometry,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
@@ -20,7 +21,7 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, add_feature, check_crs, engine_errors, help_string, make_fields,
+    GROUPS, add_feature, check_crs, engine_errors, group_icon, help_string, help_url, make_fields,
     raster_path, require_fields, require_source, with_help,
 )
 from ..outputs import RunOutputs
@@ -43,14 +44,7 @@ def table_fields():
                            "median_px")])
 
 
-class EvaluateFronts(WaterlineAlgorithm):
-    NAME = "evaluate_fronts"
-    DISPLAY_NAME = "Evaluate fronts"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,accuracy,evaluate,distance,validation"
-    SHORT_DESCRIPTION = "Score predicted calving fronts against reference fronts (mean distance)."
-    HELP_SECTION = "fronts"
-
+class EvaluateFronts(QgsProcessingAlgorithm):
     PREDICTED = "PREDICTED"
     PRED_FIELD = "PRED_FIELD"
     REFERENCE = "REFERENCE"
@@ -68,6 +62,30 @@ class EvaluateFronts(WaterlineAlgorithm):
 
     MASK_CHOICES = ["non-zero pixels are the front", "zero pixels are the front"]
 
+    def name(self):
+        return "evaluate_fronts"
+
+    def displayName(self):
+        return "Evaluate fronts"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,accuracy,evaluate,distance,validation".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Score predicted calving fronts against reference fronts (mean distance)."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):
         return help_string(
             self,
@@ -79,6 +97,9 @@ class EvaluateFronts(WaterlineAlgorithm):
             "<b>Summary</b> (also in the log): SCENES (reference scenes), FOUND_FRACTION, MEAN_M / MEAN_PX "
             "(mean over scenes of the scene mean distance), MEDIAN_M / MEDIAN_PX (median over scenes of "
             "the scene mean distance).")
+
+    def createInstance(self):
+        return EvaluateFronts()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterFeatureSource(

@@ -2,6 +2,7 @@
 onto the SAR grid."""
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
@@ -11,7 +12,7 @@ from qgis.core import (
 
 from ...plugin.engine.fetch import tiles
 from ..common import (
-    WaterlineAlgorithm, EngineFeedback, advanced, engine_errors, help_string, with_help,
+    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
 from ._fetch_common import (
@@ -25,14 +26,7 @@ KINDS = {
 }
 
 
-class FetchDemHand(WaterlineAlgorithm):
-    NAME = "fetch_dem_hand"
-    DISPLAY_NAME = "Fetch DEM and HAND (Copernicus GLO-30, ASF HAND)"
-    GROUP = "fetch"
-    TAGS = "dem,hand,copernicus,glo-30,elevation,height above nearest drainage,asf,water,tiles"
-    SHORT_DESCRIPTION = "Download Copernicus GLO-30 DEM and ASF HAND tiles of a footprint, mosaicked onto a grid."
-    HELP_SECTION = "fetch"
-
+class FetchDemHand(QgsProcessingAlgorithm):
     AOI = "AOI"
     EXTENT = "EXTENT"
     GRID = "GRID"
@@ -45,6 +39,30 @@ class FetchDemHand(WaterlineAlgorithm):
     TILES = "TILES"
     DEM_COVERAGE = "DEM_COVERAGE"
     HAND_COVERAGE = "HAND_COVERAGE"
+
+    def name(self):
+        return "fetch_dem_hand"
+
+    def displayName(self):  # noqa: N802
+        return "Fetch DEM and HAND (Copernicus GLO-30, ASF HAND)"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "dem,hand,copernicus,glo-30,elevation,height above nearest drainage,asf,water,tiles".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Download Copernicus GLO-30 DEM and ASF HAND tiles of a footprint, mosaicked onto a grid."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -60,6 +78,9 @@ class FetchDemHand(WaterlineAlgorithm):
             "2010-2014 and (c) Airbus Defence and Space GmbH 2014-2018, provided under "
             "COPERNICUS by the European Union and ESA.",
             "Also returned: the tile files used and the share of each output covered (%).")
+
+    def createInstance(self):  # noqa: N802
+        return FetchDemHand()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_tile_area_parameters(self, plural=True)

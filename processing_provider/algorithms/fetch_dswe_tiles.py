@@ -5,6 +5,7 @@ import os
 from qgis.core import (
     QgsFeatureSink,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
@@ -18,7 +19,7 @@ from qgis.core import (
 
 from ...plugin.engine.fetch import stac
 from ..common import (
-    WaterlineAlgorithm, EngineFeedback, advanced, engine_errors, help_string, with_help,
+    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
 from ._fetch_common import (
@@ -30,14 +31,7 @@ from .download_landsat import fetch_all, usgs_session
 DSWE_OUT_FIELDS = stac.DSWE_FIELDS + [("files", "str")]
 
 
-class FetchDsweTiles(PreparedLogin, WaterlineAlgorithm):
-    NAME = "fetch_dswe_tiles"
-    DISPLAY_NAME = "Fetch DSWE tiles for SAR footprints"
-    GROUP = "fetch"
-    TAGS = "dswe,landsat,water,sar,pair,labels,inwam,usgs,stac,download"
-    SHORT_DESCRIPTION = "Search and download the DSWE tiles acquired within a few days of SAR scenes."
-    HELP_SECTION = "fetch"
-
+class FetchDsweTiles(PreparedLogin, QgsProcessingAlgorithm):
     INPUT = "INPUT"
     DATE_FIELD = "DATE_FIELD"
     NAME_FIELD = "NAME_FIELD"
@@ -51,6 +45,30 @@ class FetchDsweTiles(PreparedLogin, WaterlineAlgorithm):
     INWAM = "INWAM"
     DOWNLOADED = "DOWNLOADED"
 
+    def name(self):
+        return "fetch_dswe_tiles"
+
+    def displayName(self):  # noqa: N802
+        return "Fetch DSWE tiles for SAR footprints"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "dswe,landsat,water,sar,pair,labels,inwam,usgs,stac,download".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Search and download the DSWE tiles acquired within a few days of SAR scenes."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
@@ -63,6 +81,9 @@ class FetchDsweTiles(PreparedLogin, WaterlineAlgorithm):
             "MASK layer: cloud, cloud shadow and snow) into a subfolder named after the layer. "
             "Downloads resume and are size-checked like 'Download Landsat scenes'.",
             "Also returned: the INWAM files (as layers) and the number of files fetched.")
+
+    def createInstance(self):  # noqa: N802
+        return FetchDsweTiles()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_sar_footprint_parameters(

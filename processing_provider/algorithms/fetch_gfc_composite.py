@@ -2,6 +2,7 @@
 footprint, mosaicked onto the SAR grid as RED, NIR, SWIR1, SWIR2."""
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputNumber,
@@ -12,7 +13,7 @@ from qgis.core import (
 
 from ...plugin.engine.fetch import tiles
 from ..common import (
-    WaterlineAlgorithm, EngineFeedback, advanced, engine_errors, help_string, with_help,
+    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ..outputs import RunOutputs
 from ._fetch_common import (
@@ -20,14 +21,7 @@ from ._fetch_common import (
 )
 
 
-class FetchGfcComposite(WaterlineAlgorithm):
-    NAME = "fetch_gfc_composite"
-    DISPLAY_NAME = "Fetch Global Forest Change optical composite (RED, NIR, SWIR1, SWIR2)"
-    GROUP = "fetch"
-    TAGS = "hansen,gfc,global forest change,landsat,composite,optical,water,stack,tiles"
-    SHORT_DESCRIPTION = "Download the Hansen GFC Landsat composite tiles of a footprint, mosaicked onto a grid."
-    HELP_SECTION = "fetch"
-
+class FetchGfcComposite(QgsProcessingAlgorithm):
     AOI = "AOI"
     EXTENT = "EXTENT"
     GRID = "GRID"
@@ -39,6 +33,30 @@ class FetchGfcComposite(WaterlineAlgorithm):
     OUTPUT = "OUTPUT"
     TILES = "TILES"
     COVERAGE = "COVERAGE"
+
+    def name(self):
+        return "fetch_gfc_composite"
+
+    def displayName(self):  # noqa: N802
+        return "Fetch Global Forest Change optical composite (RED, NIR, SWIR1, SWIR2)"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "hansen,gfc,global forest change,landsat,composite,optical,water,stack,tiles".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Download the Hansen GFC Landsat composite tiles of a footprint, mosaicked onto a grid."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -54,6 +72,9 @@ class FetchGfcComposite(WaterlineAlgorithm):
             "in the tile folder and reused; an interrupted download resumes.",
             "Also returned: the tile files used and the share of the output covered (%). "
             "Pixels no tile covers are nodata (-9999).")
+
+    def createInstance(self):  # noqa: N802
+        return FetchGfcComposite()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_tile_area_parameters(self)

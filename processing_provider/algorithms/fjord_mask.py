@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
@@ -13,21 +14,14 @@ from shapely import wkt
 
 from ...plugin.engine.fronts import fjord
 from ..common import (
-    WaterlineAlgorithm, check_crs, engine_errors, EngineFeedback, help_string, raster_path,
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
     source_geometries, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 
 
-class FjordMask(WaterlineAlgorithm):
-    NAME = "fjord_mask"
-    DISPLAY_NAME = "Fjord-boundary mask"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,fjord,mask,boundary,rock,wall"
-    SHORT_DESCRIPTION = "Burn fjord walls drawn as lines or polygons into a fjord mask."
-    HELP_SECTION = "fronts-prep"
-
+class FjordMask(QgsProcessingAlgorithm):
     REFERENCE = "REFERENCE"
     BOUNDARIES = "BOUNDARIES"
     OVERRIDES = "OVERRIDES"
@@ -35,12 +29,39 @@ class FjordMask(WaterlineAlgorithm):
     WALL_WIDTH = "WALL_WIDTH"
     OUTPUT = "OUTPUT"
 
+    def name(self):
+        return "fjord_mask"
+
+    def displayName(self):  # noqa: N802
+        return "Fjord-boundary mask"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,fjord,mask,boundary,rock,wall".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Burn fjord walls drawn as lines or polygons into a fjord mask."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
             "Rasterises fjord boundaries onto the grid of a subset: the mask is 1 inside the "
             "fjord and 0 on and outside the fjord walls. Front detection uses it to drop "
             "detections on static rock boundaries.")
+
+    def createInstance(self):  # noqa: N802
+        return FjordMask()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference subset (grid)"),

@@ -3,6 +3,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -11,25 +12,42 @@ from qgis.core import (
 
 from ...plugin.engine.fronts import fjord
 from ..common import (
-    WaterlineAlgorithm, engine_errors, EngineFeedback, help_string, raster_paths, with_help,
+    GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_paths, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 
 
-class FjordMaskFromStack(WaterlineAlgorithm):
-    NAME = "fjord_mask_from_stack"
-    DISPLAY_NAME = "Fjord-boundary mask from a stack of subsets (starter)"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,fjord,mask,static edges,stack"
-    SHORT_DESCRIPTION = "Derive a starter fjord mask from the static edges of several subsets."
-    HELP_SECTION = "fronts-prep"
-
+class FjordMaskFromStack(QgsProcessingAlgorithm):
     INPUTS = "INPUTS"
     FOLDER = "FOLDER"
     BAND = "BAND"
     STATIC_FRACTION = "STATIC_FRACTION"
     OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "fjord_mask_from_stack"
+
+    def displayName(self):  # noqa: N802
+        return "Fjord-boundary mask from a stack of subsets (starter)"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,fjord,mask,static edges,stack".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Derive a starter fjord mask from the static edges of several subsets."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -41,6 +59,9 @@ class FjordMaskFromStack(WaterlineAlgorithm):
             "edges (an edge present in about that share of the scenes) becomes a wall (0), as "
             "does a pixel without data in any scene; the rest is fjord (1). CALFIN built such "
             "starters from the inverted mean of several scenes.")
+
+    def createInstance(self):  # noqa: N802
+        return FjordMaskFromStack()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(

@@ -1,6 +1,7 @@
 """Layer one grey band into the 3-band CALFIN model input (CALFIN step 2)."""
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -8,25 +9,42 @@ from qgis.core import (
 
 from ...plugin.engine.fronts import enhance, layering
 from ..common import (
-    WaterlineAlgorithm, check_crs, engine_errors, EngineFeedback, help_string, raster_path,
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
     with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 
 
-class LayerCalfinInput(WaterlineAlgorithm):
-    NAME = "layer_calfin_input"
-    DISPLAY_NAME = "Layer bands into a calving-front model input"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,calfin,layer,enhance,contrast,preprocessing"
-    SHORT_DESCRIPTION = "Turn a grey band into the 3-band CALFIN model input."
-    HELP_SECTION = "fronts-prep"
-
+class LayerCalfinInput(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     BAND = "BAND"
     SIGMA = "SIGMA"
     OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "layer_calfin_input"
+
+    def displayName(self):  # noqa: N802
+        return "Layer bands into a calving-front model input"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,calfin,layer,enhance,contrast,preprocessing".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Turn a grey band into the 3-band CALFIN model input."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -38,6 +56,9 @@ class LayerCalfinInput(WaterlineAlgorithm):
             "(an exact, seam-free relative of CLAHE: the 'HDR' layer);\n"
             "3. SHADOWS_HIGHLIGHTS: dark neighbourhoods brightened, bright ones darkened.",
             "The scene is processed in windows, so any size works.")
+
+    def createInstance(self):  # noqa: N802
+        return LayerCalfinInput()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster (grey scene)"),

@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterMultipleLayers,
@@ -14,26 +15,43 @@ from ...plugin.engine.water import stack as water_stack
 from ...plugin.engine.core import raster_io
 from ...plugin.engine.fronts.subset import RESAMPLING
 from ..common import (
-    WaterlineAlgorithm, check_crs, engine_errors, EngineFeedback, help_string, raster_path,
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, raster_path,
     with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
 
 
-class LayerStackBands(WaterlineAlgorithm):
-    NAME = "layer_stack_bands"
-    DISPLAY_NAME = "Layer bands into a multi-band stack"
-    GROUP = "water"
-    TAGS = "stack,bands,layer,merge,channels,water,sar"
-    SHORT_DESCRIPTION = "Stack single bands from several rasters onto one grid, named by channel."
-    HELP_SECTION = "water"
-
+class LayerStackBands(QgsProcessingAlgorithm):
     INPUTS = "INPUTS"
     NAMES = "NAMES"
     REFERENCE = "REFERENCE"
     RESAMPLING = "RESAMPLING"
     OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "layer_stack_bands"
+
+    def displayName(self):  # noqa: N802
+        return "Layer bands into a multi-band stack"
+
+    def group(self):
+        return GROUPS["water"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["water"]
+
+    def tags(self):
+        return "stack,bands,layer,merge,channels,water,sar".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Stack single bands from several rasters onto one grid, named by channel."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("water")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -41,6 +59,9 @@ class LayerStackBands(WaterlineAlgorithm):
             "Stacks the bands of several rasters, in the order given, into one Float32 raster on "
             "the grid of a reference raster, and names each band (the names are what models "
             "match their input channels against, e.g. HH, HV, RED, NIR, SWIR1, SWIR2, DEM, HAND).")
+
+    def createInstance(self):  # noqa: N802
+        return LayerStackBands()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(

@@ -3,6 +3,7 @@
 import os
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFolderDestination,
@@ -12,21 +13,14 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, check_crs, engine_errors, EngineFeedback, help_string, int_values,
+    GROUPS, check_crs, engine_errors, EngineFeedback, group_icon, help_string, help_url, int_values,
     raster_path, with_help,
 )
 from ..outputs import RunOutputs
 from ...plugin.engine.water import chips
 
 
-class MakeTrainingChips(WaterlineAlgorithm):
-    NAME = "make_training_chips"
-    DISPLAY_NAME = "Make training chips (stack + DSWE labels)"
-    GROUP = "models"
-    TAGS = "training,chips,labels,dswe,water,deep learning,dataset"
-    SHORT_DESCRIPTION = "Cut training chips and labels from a water stack and DSWE labels."
-    HELP_SECTION = "models"
-
+class MakeTrainingChips(QgsProcessingAlgorithm):
     STACK = "STACK"
     LABELS = "LABELS"
     SIZE = "SIZE"
@@ -41,6 +35,33 @@ class MakeTrainingChips(WaterlineAlgorithm):
     MANIFEST = "MANIFEST"
     KEPT = "KEPT"
     REJECTED = "REJECTED"
+
+    def name(self):
+        return "make_training_chips"
+
+    def displayName(self):  # noqa: N802
+        return "Make training chips (stack + DSWE labels)"
+
+    def group(self):
+        return GROUPS["models"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["models"]
+
+    def tags(self):
+        return "training,chips,labels,dswe,water,deep learning,dataset".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Cut training chips and labels from a water stack and DSWE labels."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("models")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return MakeTrainingChips()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

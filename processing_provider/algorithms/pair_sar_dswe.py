@@ -4,6 +4,7 @@ import os
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
@@ -15,7 +16,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from ...plugin.engine.fetch import dswe as dswe_pairing
 from ..common import (
-    WaterlineAlgorithm, add_rows, engine_errors, EngineFeedback, help_string, make_fields,
+    GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
     with_help,
 )
 from ..outputs import RunOutputs
@@ -31,14 +32,7 @@ OUTPUT_FIELDS = [
 ]
 
 
-class PairSarDswe(WaterlineAlgorithm):
-    NAME = "pair_sar_dswe"
-    DISPLAY_NAME = "Pair SAR scenes with DSWE tiles"
-    GROUP = "fetch"
-    TAGS = "dswe,landsat,water,sar,pair,labels,training"
-    SHORT_DESCRIPTION = "Pair SAR scenes with DSWE water tiles acquired within a few days."
-    HELP_SECTION = "fetch"
-
+class PairSarDswe(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     DATE_FIELD = "DATE_FIELD"
     NAME_FIELD = "NAME_FIELD"
@@ -50,6 +44,30 @@ class PairSarDswe(WaterlineAlgorithm):
     MAX_NODATA = "MAX_NODATA"
     KEEP_REJECTED = "KEEP_REJECTED"
     OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "pair_sar_dswe"
+
+    def displayName(self):  # noqa: N802
+        return "Pair SAR scenes with DSWE tiles"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "dswe,landsat,water,sar,pair,labels,training".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Pair SAR scenes with DSWE water tiles acquired within a few days."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
 
     def shortHelpString(self):  # noqa: N802
         return help_string(
@@ -63,6 +81,9 @@ class PairSarDswe(WaterlineAlgorithm):
             "is codes 1 and 2. Fractions are of all footprint pixels on the DSWE grid; "
             "footprint parts no tile of that date covers count as no data. Tiles of one date "
             "are measured together (they do not overlap); rasters are read window by window.")
+
+    def createInstance(self):  # noqa: N802
+        return PairSarDswe()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         add_sar_footprint_parameters(

@@ -1,6 +1,7 @@
 """Run model: any Waterline ONNX model over a raster, tiled, blended, windowed."""
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -12,8 +13,8 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, check_crs, engine_errors, EngineFeedback, enum_numbers_as_options, help_string,
-    raster_path, static_enum, with_help,
+    GROUPS, check_crs, engine_errors, EngineFeedback, enum_numbers_as_options, group_icon, help_string,
+    help_url, raster_path, static_enum, with_help,
 )
 from ..outputs import RunOutputs
 from ..postprocess import style_outputs
@@ -21,14 +22,7 @@ from ...plugin.engine.core import inference
 from ...plugin.engine.core.model import DEVICES, load_model, resolve_model, shipped_models
 
 
-class RunModel(WaterlineAlgorithm):
-    NAME = "run_model"
-    DISPLAY_NAME = "Run model"
-    GROUP = "models"
-    TAGS = "onnx,model,inference,deep learning,segmentation,gpu,cuda,water,glacier"
-    SHORT_DESCRIPTION = "Run any Waterline ONNX model over a raster, tiled and windowed."
-    HELP_SECTION = "models"
-
+class RunModel(QgsProcessingAlgorithm):
     INPUT = "INPUT"
     MODEL = "MODEL"
     MODEL_FILE = "MODEL_FILE"
@@ -57,6 +51,33 @@ class RunModel(WaterlineAlgorithm):
             except ImportError:  # no onnxruntime: the algorithm still loads and says so when run
                 self._shipped = []
         return self._shipped
+
+    def name(self):
+        return "run_model"
+
+    def displayName(self):  # noqa: N802
+        return "Run model"
+
+    def group(self):
+        return GROUPS["models"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["models"]
+
+    def tags(self):
+        return "onnx,model,inference,deep learning,segmentation,gpu,cuda,water,glacier".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Run any Waterline ONNX model over a raster, tiled and windowed."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("models")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
+    def createInstance(self):  # noqa: N802
+        return RunModel()
 
     def shortHelpString(self):  # noqa: N802
         return help_string(

@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
@@ -10,21 +11,14 @@ from qgis.core import (
 )
 
 from ...plugin.engine.fetch import asf as asf_client
-from ..common import WaterlineAlgorithm, advanced, engine_errors, help_string, with_help
+from ..common import GROUPS, advanced, engine_errors, group_icon, help_string, help_url, with_help
 from ._fetch_common import (
     add_date_parameters, add_max_results_parameter, area_of_interest, date_range,
     write_footprints,
 )
 
 
-class SearchAsf(WaterlineAlgorithm):
-    NAME = "search_asf"
-    DISPLAY_NAME = "Search ASF (ALOS PALSAR, Sentinel-1)"
-    GROUP = "fetch"
-    TAGS = "asf,search,sar,sentinel-1,alos,palsar,download,earthdata,footprint"
-    SHORT_DESCRIPTION = "Search ASF for ALOS PALSAR and Sentinel-1 scenes over an area."
-    HELP_SECTION = "fetch"
-
+class SearchAsf(QgsProcessingAlgorithm):
     EXTENT = "EXTENT"
     AOI = "AOI"
     START = "START"
@@ -39,12 +33,39 @@ class SearchAsf(WaterlineAlgorithm):
 
     DATASETS = list(asf_client.DATASETS)
 
+    def name(self):
+        return "search_asf"
+
+    def displayName(self):  # noqa: N802
+        return "Search ASF (ALOS PALSAR, Sentinel-1)"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "asf,search,sar,sentinel-1,alos,palsar,download,earthdata,footprint".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Search ASF for ALOS PALSAR and Sentinel-1 scenes over an area."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
             "Searches the Alaska Satellite Facility archive (NASA CMR, through the asf_search "
             "package) and returns the footprints of the products found as a polygon layer "
             "in EPSG:4326. No login is needed to search.")
+
+    def createInstance(self):  # noqa: N802
+        return SearchAsf()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterExtent(

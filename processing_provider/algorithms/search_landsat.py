@@ -2,6 +2,7 @@
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -13,7 +14,7 @@ from qgis.core import (
 
 from ...plugin.engine.fetch import stac
 from ..common import (
-    WaterlineAlgorithm, EngineFeedback, advanced, engine_errors, help_string, with_help,
+    GROUPS, EngineFeedback, advanced, engine_errors, group_icon, help_string, help_url, with_help,
 )
 from ._fetch_common import (
     add_date_parameters, add_max_results_parameter, area_of_interest, date_range, geojson,
@@ -21,14 +22,7 @@ from ._fetch_common import (
 )
 
 
-class SearchLandsat(WaterlineAlgorithm):
-    NAME = "search_landsat"
-    DISPLAY_NAME = "Search Landsat (USGS STAC, Collection 2)"
-    GROUP = "fetch"
-    TAGS = "landsat,search,stac,usgs,landsatlook,optical,calfin,footprint,collection 2"
-    SHORT_DESCRIPTION = "Search the USGS STAC API for Landsat 4-9 Collection 2 scenes over an area."
-    HELP_SECTION = "fetch"
-
+class SearchLandsat(QgsProcessingAlgorithm):
     AOI = "AOI"
     EXTENT = "EXTENT"
     START = "START"
@@ -43,6 +37,30 @@ class SearchLandsat(WaterlineAlgorithm):
     LEVELS = list(stac.LEVELS)
     SENSOR_NAMES = list(stac.SENSORS)
 
+    def name(self):
+        return "search_landsat"
+
+    def displayName(self):  # noqa: N802
+        return "Search Landsat (USGS STAC, Collection 2)"
+
+    def group(self):
+        return GROUPS["fetch"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["fetch"]
+
+    def tags(self):
+        return "landsat,search,stac,usgs,landsatlook,optical,calfin,footprint,collection 2".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Search the USGS STAC API for Landsat 4-9 Collection 2 scenes over an area."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fetch")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
@@ -52,6 +70,9 @@ class SearchLandsat(WaterlineAlgorithm):
             "a cloud cover limit, and returns their footprints as a polygon layer in "
             "EPSG:4326, newest first. No login is needed to search. Feed the layer to "
             "'Download Landsat scenes'.")
+
+    def createInstance(self):  # noqa: N802
+        return SearchLandsat()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterFeatureSource(

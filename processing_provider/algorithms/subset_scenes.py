@@ -5,6 +5,7 @@ import os
 from qgis.core import (
     QgsFeatureRequest,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
@@ -26,8 +27,8 @@ from shapely import wkt
 from ...plugin.engine.fronts import subset
 from ...plugin.engine.fronts.scene_names import parse_scene_name
 from ..common import (
-    WaterlineAlgorithm, RASTER_PATTERNS,
-    add_rows, engine_errors, EngineFeedback, help_string, make_fields,
+    RASTER_PATTERNS,
+    GROUPS, add_rows, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields,
     optional_raster_path, raster_paths, rasterio_crs, require_source, with_help,
 )
 from ..outputs import RunOutputs
@@ -53,14 +54,7 @@ def report_row(scene, result, staged, out_dir):
             result["cloud_pct"], info["date"], info["sensor"], path]
 
 
-class SubsetScenes(WaterlineAlgorithm):
-    NAME = "subset_scenes"
-    DISPLAY_NAME = "Subset scenes to a domain"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,subset,clip,domain,landsat,sar,preprocessing"
-    SHORT_DESCRIPTION = "Cut scenes of a glacier to its domain polygon on one shared grid."
-    HELP_SECTION = "fronts-prep"
-
+class SubsetScenes(QgsProcessingAlgorithm):
     INPUTS = "INPUTS"
     FOLDER = "FOLDER"
     DOMAIN = "DOMAIN"
@@ -78,6 +72,30 @@ class SubsetScenes(WaterlineAlgorithm):
     FIRST_SUBSET = "FIRST_SUBSET"
     ACCEPTED = "ACCEPTED"
 
+    def name(self):
+        return "subset_scenes"
+
+    def displayName(self):  # noqa: N802
+        return "Subset scenes to a domain"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):  # noqa: N802
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,subset,clip,domain,landsat,sar,preprocessing".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Cut scenes of a glacier to its domain polygon on one shared grid."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("fronts-prep")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):  # noqa: N802
         return help_string(
             self,
@@ -88,6 +106,9 @@ class SubsetScenes(WaterlineAlgorithm):
             "when cloud information is available, too cloudy.",
             "Also returned: the first accepted subset (handy as the reference grid for the fjord "
             "mask in a model) and the number accepted.")
+
+    def createInstance(self):  # noqa: N802
+        return SubsetScenes()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(with_help(QgsProcessingParameterMultipleLayers(

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsGeometry,
     QgsPointXY,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
@@ -22,7 +23,7 @@ from qgis.core import (
 )
 
 from ..common import (
-    WaterlineAlgorithm, engine_errors, EngineFeedback, help_string, make_fields, source_geometries,
+    GROUPS, engine_errors, EngineFeedback, group_icon, help_string, help_url, make_fields, source_geometries,
     static_enum, with_help,
 )
 from ..outputs import RunOutputs
@@ -63,14 +64,7 @@ def _value(row, name):
     return value
 
 
-class TerminusChange(WaterlineAlgorithm):
-    NAME = "terminus_change"
-    DISPLAY_NAME = "Terminus change"
-    GROUP = "calving_fronts"
-    TAGS = "glacier,calving,front,terminus,retreat,advance,centreline,box method,plot,time series"
-    SHORT_DESCRIPTION = "Terminus position and change over time along a centreline or with the box method."
-    HELP_SECTION = "change"
-
+class TerminusChange(QgsProcessingAlgorithm):
     FRONTS = "FRONTS"
     CENTRELINE = "CENTRELINE"
     FLIP_CENTRELINE = "FLIP_CENTRELINE"
@@ -89,6 +83,30 @@ class TerminusChange(WaterlineAlgorithm):
     TOTAL_CHANGE_M = "TOTAL_CHANGE_M"
     TREND_M_YR = "TREND_M_YR"
 
+    def name(self):
+        return "terminus_change"
+
+    def displayName(self):
+        return "Terminus change"
+
+    def group(self):
+        return GROUPS["calving_fronts"]
+
+    def groupId(self):
+        return GROUPS["calving_fronts"]
+
+    def tags(self):
+        return "glacier,calving,front,terminus,retreat,advance,centreline,box method,plot,time series".split(",")
+
+    def shortDescription(self):  # noqa: N802
+        return "Terminus position and change over time along a centreline or with the box method."
+
+    def helpUrl(self):  # noqa: N802
+        return help_url("change")
+
+    def icon(self):
+        return group_icon(self.groupId())
+
     def shortHelpString(self):
         return help_string(
             self,
@@ -105,6 +123,9 @@ class TerminusChange(WaterlineAlgorithm):
             "the best is used. All measuring is done in the fronts layer's CRS, which must be in metres.",
             "Also returned: DATES, OUTLIERS, TOTAL_CHANGE_M (last minus first position of the plotted "
             "series) and TREND_M_YR (least-squares trend of the series without outliers).")
+
+    def createInstance(self):
+        return TerminusChange()
 
     def initAlgorithm(self, config=None):
         self.addParameter(with_help(QgsProcessingParameterVectorLayer(
