@@ -13,3 +13,18 @@ TOOLS = sorted((ROOT / "tools").glob("*.py"))
 @pytest.mark.parametrize("path", TOOLS, ids=[p.name for p in TOOLS])
 def test_tool_compiles(path, tmp_path):
     py_compile.compile(str(path), cfile=str(tmp_path / (path.stem + ".pyc")), doraise=True)
+
+
+def test_paired_summary_compares_two_models_on_the_scenes_both_find():
+    """measure_fronts' paired comparison: found counts apart, distances on the common scenes only."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("measure_fronts", ROOT / "tools" / "measure_fronts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    these = {"a": 1.0, "b": None, "c": 3.0, "d": 40.0}
+    others = {"a": 2.0, "b": 5.0, "c": None, "d": 20.0}
+    p = module.paired_summary(these, others)
+    assert (p["n"], p["found"], p["found_other"], p["both"]) == (4, 3, 3, 2)
+    assert p["this_mean"] == pytest.approx(20.5) and p["other_mean"] == pytest.approx(11.0)
+    assert p["this_median"] == pytest.approx(20.5) and p["other_median"] == pytest.approx(11.0)

@@ -27,6 +27,10 @@ minutes per split on one core.
 outputs themselves change with orientation (turned back, compared pixel by
 pixel with the upright output).
 
+``python tools/measure_fronts.py paired --other OTHER.onnx`` compares the model with another on
+the scenes both find a front in (per orientation: scenes found by each and by both, and each one's mean
+and median over the common scenes), for rules that weigh the found count and the distance apart.
+
 ``python tools/measure_fronts.py measure`` is for experiments on the training
 glaciers (``--option name=value`` passes extract_fronts keywords,
 ``--static``, ``--by-glacier``, ``--per-scene``, ``--turn-probs``).
@@ -396,6 +400,46 @@ def cmd_report(args):
             print_per_scene(per_scene)
 
 
+def paired_summary(these, others):
+    """Two models on one set of scenes: ``{stem: scene mean or None}`` each. Returns the scenes each finds a
+    front in, those both find, and each one's mean and median over the scenes both find (a mean over each
+    one's own found scenes punishes a model for finding harder scenes)."""
+    both = [st for st in these if these[st] is not None and others.get(st) is not None]
+    out = {"n": len(these), "found": sum(v is not None for v in these.values()),
+           "found_other": sum(others.get(st) is not None for st in these), "both": len(both)}
+    for key, values in (("this", these), ("other", others)):
+        vals = np.array([values[st] for st in both]) if both else np.array([np.nan])
+        out[key + "_mean"], out[key + "_median"] = float(np.mean(vals)), float(np.median(vals))
+    return out
+
+
+def cmd_paired(args):
+    """This model (WATERLINE_FRONT_MODEL) against ``--other``, per orientation, on the scenes both find."""
+    global MODEL
+    scenes = select(args.split, args.source, args.glacier)
+    options = {"max_fronts": 5}
+    this_model, other = MODEL, Path(args.other).resolve()
+    print(f"split {args.split}, {args.source}; this {this_model}, other {other}; up to 5 fronts, static edges")
+    print(f"{'turn':>4} {'n':>4} {'found':>5} {'other':>5} {'both':>5} {'mean':>7} {'other':>7} {'median':>7} "
+          f"{'other':>7}")
+    try:
+        for deg in ORIENTATIONS:
+            means = []
+            for model in (this_model, other):
+                MODEL = model
+                cache_dir.cache_clear()
+                if not cache_dir().exists():
+                    raise SystemExit(f"no cache under {cache_dir()}: run 'cache' with this model first")
+                means.append({st: r[1]["mean"] for st, r in measure(scenes, "new", deg, static=True,
+                                                                    options=options).items()})
+            p = paired_summary(*means)
+            print(f"{deg:>4} {p['n']:>4} {p['found']:>5} {p['found_other']:>5} {p['both']:>5} {p['this_mean']:7.2f} "
+                  f"{p['other_mean']:7.2f} {p['this_median']:7.2f} {p['other_median']:7.2f}")
+    finally:
+        MODEL = this_model
+        cache_dir.cache_clear()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -423,12 +467,18 @@ def main():
     m.add_argument("--by-glacier", action="store_true", help="one row per glacier instead of per source")
     m.add_argument("--option", action="append", default=[],
                    help="extract_fronts keyword for the new method, e.g. max_fronts=None (for experiments)")
+    p = sub.add_parser("paired", help="this model against --other on the scenes both find a front in")
+    p.add_argument("--other", required=True, help="the other ONNX model (cached with 'cache' too)")
+    p.add_argument("--split", choices=("train", "heldout", "all"), default="heldout")
+    p.add_argument("--source", choices=("landsat", "sar", "all"), default="all")
+    p.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} is absent: this measurement needs ../shared/data beside the checkout")
     if args.command != "cache" and not cache_dir().exists():
         raise SystemExit(f"no cache under {cache_dir()}: run 'python tools/measure_fronts.py cache' first")
-    {"cache": cmd_cache, "network": cmd_network, "measure": cmd_measure, "report": cmd_report}[args.command](args)
+    {"cache": cmd_cache, "network": cmd_network, "measure": cmd_measure, "report": cmd_report,
+     "paired": cmd_paired}[args.command](args)
 
 
 if __name__ == "__main__":

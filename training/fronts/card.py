@@ -480,14 +480,16 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   `calving_front_coast15.pt`; rule: Jorum 5 % lower with at least 75 found,
   held-out Landsat not above 2.96 px, training SAR not above 1.70 px): Jorum
   9.80 / 9.46 / 9.55 px but 74 found, held-out Landsat 3.17 / 3.16 / 3.05 px,
-  training SAR 1.55 / 1.61 / 1.59 px. Not shipped. The line along the coast
-  hardly moved (6.7 -> 6.5 px of the error): the network's front output there
-  stays about 0.6 on an unseen glacier.
+  training SAR 1.55 / 1.61 / 1.59 px. Not shipped. On the 74 scenes both
+  find it measures 9.80 / 9.46 / 9.55 px against stage 4's 9.68 / 9.60 / 9.70:
+  the lower mean is the scene it lost. The line along the coast hardly moved
+  (6.7 -> 6.5 px of the error): the network's front output there stays about
+  0.6 on an unseen glacier.
 - *BatchNorm statistics adapted to the scenes of one run* (2026-12-03, AdaBN: recomputed
   from all of a glacier's scenes in their eight flips and turns, no labels; rule in
   `training/checkpoints/README.md`): Jorum 19.63 / 19.49 / 19.58 px (all 77 found),
   held-out Landsat 3.30 / 3.34 / 3.24 px. Not adopted. On SI, with a network that
-  never saw SI and fails there, it found a front in 113 of 121 scenes instead of 77.
+  never saw SI and fails there, it found a front in 112 of 121 scenes instead of 77.
 
 """
 
