@@ -417,9 +417,9 @@ def cmd_paired(args):
     """This model (WATERLINE_FRONT_MODEL) against ``--other``, per orientation, on the scenes both find."""
     global MODEL
     scenes = select(args.split, args.source, args.glacier)
-    options = {"max_fronts": 5}
+    shipped = CONFIGS["shipped"]
     this_model, other = MODEL, Path(args.other).resolve()
-    print(f"split {args.split}, {args.source}; this {this_model}, other {other}; up to 5 fronts, static edges")
+    print(f"split {args.split}, {args.source}; this {this_model}, other {other}; {shipped['note']}")
     print(f"{'turn':>4} {'n':>4} {'found':>5} {'other':>5} {'both':>5} {'mean':>7} {'other':>7} {'median':>7} "
           f"{'other':>7}")
     try:
@@ -430,14 +430,22 @@ def cmd_paired(args):
                 cache_dir.cache_clear()
                 if not cache_dir().exists():
                     raise SystemExit(f"no cache under {cache_dir()}: run 'cache' with this model first")
-                means.append({st: r[1]["mean"] for st, r in measure(scenes, "new", deg, static=True,
-                                                                    options=options).items()})
+                results = measure(scenes, shipped["method"], deg, static=shipped["static"],
+                                  options=shipped["options"])
+                means.append({st: r[1]["mean"] for st, r in results.items()})
             p = paired_summary(*means)
             print(f"{deg:>4} {p['n']:>4} {p['found']:>5} {p['found_other']:>5} {p['both']:>5} {p['this_mean']:7.2f} "
                   f"{p['other_mean']:7.2f} {p['this_median']:7.2f} {p['other_median']:7.2f}")
     finally:
         MODEL = this_model
         cache_dir.cache_clear()
+
+
+def add_scene_selection(parser, split):
+    """--split (default ``split``), --source and --glacier: which scenes a command measures (``select``)."""
+    parser.add_argument("--split", choices=("train", "heldout", "all"), default=split)
+    parser.add_argument("--source", choices=("landsat", "sar", "all"), default="all")
+    parser.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
 
 
 def main():
@@ -453,9 +461,7 @@ def main():
     r.add_argument("--split", choices=("train", "heldout", "both"), default="train")
     r.add_argument("--per-scene", action="store_true")
     m = sub.add_parser("measure", help="extract, score and print the table")
-    m.add_argument("--split", choices=("train", "heldout", "all"), default="train")
-    m.add_argument("--source", choices=("landsat", "sar", "all"), default="all")
-    m.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
+    add_scene_selection(m, split="train")
     m.add_argument("--method", default="old,new", help="old, new or old,new")
     m.add_argument("--turn-probs", action="store_true",
                    help="turn the upright probability maps instead of running the network on turned scenes")
@@ -469,9 +475,7 @@ def main():
                    help="extract_fronts keyword for the new method, e.g. max_fronts=None (for experiments)")
     p = sub.add_parser("paired", help="this model against --other on the scenes both find a front in")
     p.add_argument("--other", required=True, help="the other ONNX model (cached with 'cache' too)")
-    p.add_argument("--split", choices=("train", "heldout", "all"), default="heldout")
-    p.add_argument("--source", choices=("landsat", "sar", "all"), default="all")
-    p.add_argument("--glacier", default="", help="comma-separated glaciers (path/rows or SAR codes) only")
+    add_scene_selection(p, split="heldout")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} is absent: this measurement needs ../shared/data beside the checkout")
