@@ -490,6 +490,11 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   `training/checkpoints/README.md`): Jorum 19.63 / 19.49 / 19.58 px (all 77 found),
   held-out Landsat 3.30 / 3.34 / 3.24 px. Not adopted. On SI, with a network that
   never saw SI and fails there, it found a front in 112 of 121 scenes instead of 77.
+- *Stage 4 with strong augmentation* (2026-12-03, 200 epochs, `calving_front_sar_strong.pt`; the same
+  rule as the coast weight 15 plus a paired mean below stage 4's): Jorum 27.36 / 27.29 / 27.50 px (76
+  found; 23.8 px on the 74 scenes both find, against 9.7), with lines on the far side of Sentinel-1 and
+  TerraSAR-X scenes; held-out Landsat 3.28 / 3.26 / 3.22 px; training SAR 1.86 / 1.83 / 1.85 px. Not
+  shipped.
 
 """
 
