@@ -499,6 +499,10 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   it cuts the sum of three training means from 3.75 to 3.12 px): held-out Landsat with the optical
   model 2.38 px against 2.10, Jorum 10.51 against 10.47 px. Not adopted: on unseen glaciers the
   front's ends are where the evidence fades, and cutting there keeps lines from running on.
+- *Cutting weak line ends back* (2026-12-03; end stretches that never reach 0.6-0.9 of the line's
+  strong evidence): the sum of three training means rose from 3.75 to 4.74 px at best (0.6), so not
+  adopted by its rule; for the record, the held-out numbers seen after that decision were better
+  (Jorum 10.06 px with one scene fewer found, optical held-out Landsat 2.09 px).
 
 """
 
