@@ -28,3 +28,26 @@ def test_paired_summary_compares_two_models_on_the_scenes_both_find():
     assert (p["n"], p["found"], p["found_other"], p["both"]) == (4, 3, 3, 2)
     assert p["this_mean"] == pytest.approx(20.5) and p["other_mean"] == pytest.approx(11.0)
     assert p["this_median"] == pytest.approx(20.5) and p["other_median"] == pytest.approx(11.0)
+
+
+def test_overlay_image_draws_reference_green_and_lines_red():
+    """measure_fronts' overlay: the reference front green, a line red, the ice tinted, all scaled up."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("measure_fronts", ROOT / "tools" / "measure_fronts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    grey = np.full((20, 30), 100, np.uint8)
+    ice = np.zeros((20, 30), np.float32)
+    ice[:10] = 1.0
+    ref = np.zeros((20, 30), bool)
+    ref[10, 2:28] = True
+    line = np.array([[3.5, 15.5], [26.5, 15.5]])
+    rgb = module.overlay_image(grey, ice, ref, [line], scale=2)
+    assert rgb.shape == (40, 60, 3)
+    assert tuple(rgb[20, 10]) == module.REFERENCE_RGB and tuple(rgb[21, 11]) == module.REFERENCE_RGB
+    assert tuple(rgb[30, 20]) == (255, 40, 40)  # row 15 of the line, scaled by 2
+    assert rgb[2, 2, 2] > rgb[2, 2, 0]  # ice tinted blue
+    assert tuple(rgb[36, 2]) == (100, 100, 100)  # ocean, away from both, untouched

@@ -31,6 +31,10 @@ pixel with the upright output).
 the scenes both find a front in (per orientation: scenes found by each and by both, and each one's mean
 and median over the common scenes), for rules that weigh the found count and the distance apart.
 
+``python tools/measure_fronts.py overlay --glacier G [--scene STEM,...]`` draws each scene upright with
+its lines (red) over the reference front (green) into build/overlays, and prints how much of each line
+lies more than 5 px from the reference: where a scene's error comes from, at a glance.
+
 ``python tools/measure_fronts.py measure`` is for experiments on the training
 glaciers (``--option name=value`` passes extract_fronts keywords,
 ``--static``, ``--by-glacier``, ``--per-scene``, ``--turn-probs``).
@@ -441,6 +445,51 @@ def cmd_paired(args):
         cache_dir.cache_clear()
 
 
+REFERENCE_RGB = (40, 220, 40)
+
+
+def overlay_image(grey, ice, ref, lines, scale=3):
+    """RGB (H*scale, W*scale, 3): the engine's QA image of the scene (ice tinted, lines red) with the
+    reference front drawn green over it, each pixel repeated ``scale`` times so a 256 px scene can be read."""
+    from plugin.engine.fronts.extraction import ice_classes
+    from plugin.engine.fronts.scene import qa_image
+
+    rgb = qa_image(grey, [types.SimpleNamespace(xy=xy) for xy in lines], ice_classes(ice))
+    rgb[np.asarray(ref, bool)] = REFERENCE_RGB
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def cmd_overlay(args):
+    """One PNG per scene (upright, shipped configuration): where the lines are against the reference,
+    and how much of each line lies more than 5 px from it."""
+    from scipy import ndimage
+    from skimage import io
+
+    scenes = select(args.split, args.source, args.glacier)
+    wanted = set(args.scene.split(",")) if args.scene else None
+    shipped = CONFIGS["shipped"]
+    # static edges come from every scene of a glacier, so all of them are measured, the wanted ones drawn
+    results = measure(scenes, shipped["method"], 0, static=shipped["static"], options=shipped["options"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for source, glacier, stem in scenes:
+        if wanted is not None and stem not in wanted:
+            continue
+        lines, d, _ = results[stem]
+        grey, _ = read_scene(source, stem)
+        _, ice, ref, _ = load_probs(stem, 0)
+        to_ref = ndimage.distance_transform_edt(~ref) if ref.any() else None
+        far = []
+        for xy in lines:
+            r = np.clip(xy[:, 1].astype(int), 0, ref.shape[0] - 1)
+            c = np.clip(xy[:, 0].astype(int), 0, ref.shape[1] - 1)
+            far.append(f"{np.mean(to_ref[r, c] > 5):.0%}" if to_ref is not None else "-")
+        io.imsave(out / f"{stem}.png", overlay_image(grey, ice, ref, lines, args.scale), check_contrast=False)
+        mean = "no front" if d["mean"] is None else f"{d['mean']:.2f} px"
+        print(f"{stem}: {mean}, {len(lines)} line(s), share > 5 px from the reference: {', '.join(far) or '-'}")
+    print(f"overlays under {out} (reference green, lines red, ice tinted blue)")
+
+
 def add_scene_selection(parser, split):
     """--split (default ``split``), --source and --glacier: which scenes a command measures (``select``)."""
     parser.add_argument("--split", choices=("train", "heldout", "all"), default=split)
@@ -476,13 +525,20 @@ def main():
     p = sub.add_parser("paired", help="this model against --other on the scenes both find a front in")
     p.add_argument("--other", required=True, help="the other ONNX model (cached with 'cache' too)")
     add_scene_selection(p, split="heldout")
+    o = sub.add_parser("overlay", help="one PNG per scene: lines against the reference (upright, shipped "
+                                       "configuration)")
+    add_scene_selection(o, split="heldout")
+    o.add_argument("--scene", default="", help="comma-separated scene names only (all scenes of their glaciers "
+                                                "are still measured, for the static edges)")
+    o.add_argument("--out", default=str(ROOT / "build" / "overlays"))
+    o.add_argument("--scale", type=int, default=3, help="each pixel drawn as scale x scale")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"{DATA} is absent: this measurement needs ../shared/data beside the checkout")
     if args.command != "cache" and not cache_dir().exists():
         raise SystemExit(f"no cache under {cache_dir()}: run 'python tools/measure_fronts.py cache' first")
     {"cache": cmd_cache, "network": cmd_network, "measure": cmd_measure, "report": cmd_report,
-     "paired": cmd_paired}[args.command](args)
+     "paired": cmd_paired, "overlay": cmd_overlay}[args.command](args)
 
 
 if __name__ == "__main__":
