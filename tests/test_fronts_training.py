@@ -75,6 +75,18 @@ def test_split_can_hold_out_another_sar_glacier_and_leave_one_unused():
     assert [s.glacier for s in val] == ["SI", "229012"]
     train, val = split(samples)  # the shipped split: Jorum held out
     assert [s.glacier for s in val] == ["Jorum", "229012"]
+    train, val = split(samples, sar_unused=("SI",), landsat_unused=("020007",))  # a network to whom they are unseen
+    assert [s.glacier for s in train] == ["JAC"]
+    assert [s.glacier for s in val] == ["Jorum", "229012"]
+
+
+def test_landsat_unused_takes_training_path_rows_only():
+    from training.fronts.data import landsat_pathrows
+
+    assert landsat_pathrows(" 022006,023006 ") == ("022006", "023006") and landsat_pathrows("") == ()
+    for bad in ("22006", "229012", "JAC"):
+        with pytest.raises(ValueError, match="six digits"):
+            landsat_pathrows(bad)
 
 
 def test_card_states_the_split_a_run_used():
@@ -85,6 +97,8 @@ def test_card_states_the_split_a_run_used():
     experiment = _split_text({"settings": {"sar_validation": "SI", "sar_unused": "Jorum"}})
     assert "the SAR glacier SI" in experiment and "SAR JAC, DBE)" in experiment
     assert "glacier Jorum is used neither way" in experiment
+    dev = _split_text({"settings": {"sar_unused": "SI", "landsat_unused": "022006,023006"}})
+    assert "Landsat path/rows 022/006, 023/006 are used neither way" in dev and "SAR JAC, DBE)" in dev
     everything = _split_text({"settings": {"sar_validation": "", "sar_unused": ""}})
     assert "no SAR glacier is held out" in everything and "SAR JAC, DBE, SI, Jorum)" in everything
 

@@ -174,6 +174,11 @@ def _split_text(metrics):
     sar_held = f" and the {_glaciers_text(held)}" if held else "; no SAR glacier is held out"
     unused_text = (f" The {_glaciers_text(unused)} {'are' if len(unused) > 1 else 'is'} used neither way."
                    if unused else "")
+    landsat_unused = [g for g in s.get("landsat_unused", "").split(",") if g]
+    if landsat_unused:
+        unused_text += (f" Landsat path/row{'s' if len(landsat_unused) > 1 else ''} "
+                        f"{', '.join(f'{g[:3]}/{g[3:]}' for g in landsat_unused)} "
+                        f"{'are' if len(landsat_unused) > 1 else 'is'} used neither way.")
     return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
   glacier seen from three neighbouring paths, 23 scenes){sar_held}
   ({metrics.get("validation_images", "?")} images in all). No image of a held-out glacier is used for

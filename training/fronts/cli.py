@@ -16,7 +16,7 @@ from pathlib import Path
 from plugin.engine.core.contract import SENSORS
 
 from . import NET_CONFIG, model_metadata
-from .data import AUGMENTATIONS, SAR_VAL_GLACIERS, sar_glaciers
+from .data import AUGMENTATIONS, SAR_VAL_GLACIERS, landsat_pathrows, sar_glaciers
 
 
 def add_arguments(parser):
@@ -83,6 +83,9 @@ def add_arguments(parser):
     parser.add_argument("--sar-unused", default="",
                         help="SAR glaciers used neither for training nor for validation (comma-separated), to "
                              "measure what a glacier adds")
+    parser.add_argument("--landsat-unused", default="",
+                        help="Landsat path/rows used neither for training nor for validation (comma-separated, "
+                             "e.g. 022006,023006): glaciers the network never sees, to choose settings on")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the front-distance evaluation")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="only evaluate the existing --out model on the held-out glaciers")
@@ -101,17 +104,19 @@ def net_config(args):
 
 
 def _split_glaciers(args):
-    """(held-out, unused) SAR glacier codes, checked (unknown codes, a glacier in both lists)."""
+    """(held-out, unused) SAR glacier codes and unused Landsat path/rows, checked (unknown codes, a glacier in
+    both lists)."""
     try:
         held, unused = sar_glaciers(args.sar_validation), sar_glaciers(args.sar_unused)
+        landsat_unused = landsat_pathrows(args.landsat_unused)
     except ValueError as exc:
-        raise SystemExit(f"--sar-validation / --sar-unused: {exc}")
+        raise SystemExit(f"--sar-validation / --sar-unused / --landsat-unused: {exc}")
     if set(held) & set(unused):
         raise SystemExit(f"{', '.join(sorted(set(held) & set(unused)))} is both held out and unused")
-    return held, unused
+    return held, unused, landsat_unused
 
 
-def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
+def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
     from .data import load_landsat, load_sar, split
 
     root = Path(data_root)
@@ -124,11 +129,12 @@ def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS,
         all_s = sorted(p.stem for p in (root / "fronts-sar/images").glob("*.png"))
         names_l = set([n for n in all_l if landsat_glacier(n) not in LANDSAT_VAL_PATHROWS][:limit]
                       + [n for n in all_l if landsat_glacier(n) in LANDSAT_VAL_PATHROWS][: max(1, limit // 4)])
+        all_l = [n for n in all_l if landsat_glacier(n) not in landsat_unused]
         all_s = [n for n in all_s if n.split("_")[0] not in sar_unused]
         names_s = set([n for n in all_s if n.split("_")[0] not in sar_validation][:limit]
                       + [n for n in all_s if n.split("_")[0] in sar_validation][: max(1, limit // 4)])
     samples = load_landsat(root / "fronts-landsat", names_l) + load_sar(root / "fronts-sar", names_s)
-    train, val = split(samples, sar_validation, sar_unused)
+    train, val = split(samples, sar_validation, sar_unused, landsat_unused)
     log(f"loaded {len(samples)} images in {time.time() - t:.0f}s: {len(train)} training, {len(val)} validation "
         f"({sorted({s.glacier for s in val})})")
     return train, val
@@ -147,9 +153,12 @@ def main(args):
         check_landsat_share(args.landsat_share)
     except ValueError as exc:
         raise SystemExit(f"--landsat-share: {exc}")
-    held, unused = _split_glaciers(args)
+    held, unused, landsat_unused = _split_glaciers(args)
     split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
-    train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused)
+    if landsat_unused:  # recorded only when given, so checkpoints from before the option resume
+        split["landsat_unused"] = ",".join(landsat_unused)
+    train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused,
+                                   landsat_unused=landsat_unused)
     if args.evaluate_only:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         _evaluate(out, val_set, metrics, metrics_path, args.threads)

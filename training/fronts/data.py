@@ -163,14 +163,25 @@ def load_sar(root, names=None):
     return samples
 
 
-def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=()):
+def landsat_pathrows(text):
+    """A comma-separated list of Landsat WRS-2 path/rows (``"022006"``) as a tuple; ValueError for one that is
+    not six digits or is a held-out one (``LANDSAT_VAL_PATHROWS`` are never trained on anyway)."""
+    codes = tuple(g.strip() for g in text.split(",") if g.strip())
+    bad = [g for g in codes if not (len(g) == 6 and g.isdigit()) or g in LANDSAT_VAL_PATHROWS]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: give training path/rows as six digits (e.g. 022006), not "
+                         f"the held-out {', '.join(LANDSAT_VAL_PATHROWS)}")
+    return codes
+
+
+def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
     """(train, validation) held out by glacier: the Landsat path/rows ``LANDSAT_VAL_PATHROWS`` and the SAR
-    glaciers ``sar_validation``; SAR glaciers in ``sar_unused`` are in neither (for experiments on what a
-    glacier adds)."""
+    glaciers ``sar_validation``; SAR glaciers in ``sar_unused`` and Landsat path/rows in ``landsat_unused``
+    are in neither (for experiments on what a glacier adds, or a network to whom they are unseen)."""
     def held_out(s):
         return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else sar_validation)
 
-    samples = [s for s in samples if not (s.source == "sar" and s.glacier in sar_unused)]
+    samples = [s for s in samples if s.glacier not in (sar_unused if s.source == "sar" else landsat_unused)]
     return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
 
 
