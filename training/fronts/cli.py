@@ -127,9 +127,9 @@ def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS,
         from .data import LANDSAT_VAL_PATHROWS, landsat_glacier
         all_l = sorted(p.name[: -len("_Subset.png")] for p in (root / "fronts-landsat/images").glob("*_Subset.png"))
         all_s = sorted(p.stem for p in (root / "fronts-sar/images").glob("*.png"))
+        all_l = [n for n in all_l if landsat_glacier(n) not in landsat_unused]
         names_l = set([n for n in all_l if landsat_glacier(n) not in LANDSAT_VAL_PATHROWS][:limit]
                       + [n for n in all_l if landsat_glacier(n) in LANDSAT_VAL_PATHROWS][: max(1, limit // 4)])
-        all_l = [n for n in all_l if landsat_glacier(n) not in landsat_unused]
         all_s = [n for n in all_s if n.split("_")[0] not in sar_unused]
         names_s = set([n for n in all_s if n.split("_")[0] not in sar_validation][:limit]
                       + [n for n in all_s if n.split("_")[0] in sar_validation][: max(1, limit // 4)])

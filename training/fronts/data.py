@@ -177,7 +177,7 @@ def landsat_pathrows(text):
 def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
     """(train, validation) held out by glacier: the Landsat path/rows ``LANDSAT_VAL_PATHROWS`` and the SAR
     glaciers ``sar_validation``; SAR glaciers in ``sar_unused`` and Landsat path/rows in ``landsat_unused``
-    are in neither (for experiments on what a glacier adds, or a network to whom they are unseen)."""
+    are in neither (for experiments on what a glacier adds, or a network to which they are unseen)."""
     def held_out(s):
         return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else sar_validation)
 
