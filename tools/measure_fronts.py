@@ -468,7 +468,7 @@ def cmd_overlay(args):
     scenes = select(args.split, args.source, args.glacier)
     wanted = set(args.scene.split(",")) if args.scene else None
     shipped = CONFIGS["shipped"]
-    # static edges come from every scene of a glacier, so all of them are measured, the wanted ones drawn
+    # static edges come from every scene of a glacier, so the whole selection is measured, the wanted ones drawn
     results = measure(scenes, shipped["method"], 0, static=shipped["static"], options=shipped["options"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -528,7 +528,7 @@ def main():
     o = sub.add_parser("overlay", help="one PNG per scene: lines against the reference (upright, shipped "
                                        "configuration)")
     add_scene_selection(o, split="heldout")
-    o.add_argument("--scene", default="", help="comma-separated scene names only (all scenes of their glaciers "
+    o.add_argument("--scene", default="", help="comma-separated scene names only (every scene of the selection "
                                                 "are still measured, for the static edges)")
     o.add_argument("--out", default=str(ROOT / "build" / "overlays"))
     o.add_argument("--scale", type=int, default=3, help="each pixel drawn as scale x scale")
