@@ -15,13 +15,19 @@ def test_tool_compiles(path, tmp_path):
     py_compile.compile(str(path), cfile=str(tmp_path / (path.stem + ".pyc")), doraise=True)
 
 
-def test_paired_summary_compares_two_models_on_the_scenes_both_find():
-    """measure_fronts' paired comparison: found counts apart, distances on the common scenes only."""
+def measure_fronts():
+    """tools/measure_fronts.py as a module (tools/ is not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("measure_fronts", ROOT / "tools" / "measure_fronts.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_summary_compares_two_models_on_the_scenes_both_find():
+    """measure_fronts' paired comparison: found counts apart, distances on the common scenes only."""
+    module = measure_fronts()
     these = {"a": 1.0, "b": None, "c": 3.0, "d": 40.0}
     others = {"a": 2.0, "b": 5.0, "c": None, "d": 20.0}
     p = module.paired_summary(these, others)
@@ -32,13 +38,9 @@ def test_paired_summary_compares_two_models_on_the_scenes_both_find():
 
 def test_overlay_image_draws_reference_green_and_lines_red():
     """measure_fronts' overlay: the reference front green, a line red, the ice tinted, all scaled up."""
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("measure_fronts", ROOT / "tools" / "measure_fronts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = measure_fronts()
     grey = np.full((20, 30), 100, np.uint8)
     ice = np.zeros((20, 30), np.float32)
     ice[:10] = 1.0

@@ -529,7 +529,7 @@ def main():
                                        "configuration)")
     add_scene_selection(o, split="heldout")
     o.add_argument("--scene", default="", help="comma-separated scene names only (every scene of the selection "
-                                                "are still measured, for the static edges)")
+                                                "is still measured, for the static edges)")
     o.add_argument("--out", default=str(ROOT / "build" / "overlays"))
     o.add_argument("--scale", type=int, default=3, help="each pixel drawn as scale x scale")
     args = parser.parse_args()
