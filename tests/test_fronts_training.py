@@ -80,13 +80,17 @@ def test_split_can_hold_out_another_sar_glacier_and_leave_one_unused():
     assert [s.glacier for s in val] == ["Jorum", "229012"]
 
 
-def test_landsat_unused_takes_training_path_rows_only():
+def test_landsat_unused_takes_whole_training_glaciers_only():
     from training.fronts.data import landsat_pathrows
 
-    assert landsat_pathrows(" 022006,023006 ") == ("022006", "023006") and landsat_pathrows("") == ()
-    for bad in ("22006", "229012", "JAC"):
-        with pytest.raises(ValueError, match="six digits"):
+    assert landsat_pathrows(" 008011,010011, 009011 ") == ("008011", "010011", "009011") and landsat_pathrows("") == ()
+    for bad in ("22006", "229012", "JAC", "022007"):
+        with pytest.raises(ValueError, match="not a training path/row"):
             landsat_pathrows(bad)
+    # 022/006 and 023/006 are one glacier with 020/007, 021/006, 021/007 and 024/006: left out alone, it is
+    # still trained on
+    with pytest.raises(ValueError, match="show one glacier: leave out all of them, not only 022006, 023006"):
+        landsat_pathrows("022006,023006")
 
 
 def test_card_states_the_split_a_run_used():
@@ -97,8 +101,8 @@ def test_card_states_the_split_a_run_used():
     experiment = _split_text({"settings": {"sar_validation": "SI", "sar_unused": "Jorum"}})
     assert "the SAR glacier SI" in experiment and "SAR JAC, DBE)" in experiment
     assert "glacier Jorum is used neither way" in experiment
-    dev = _split_text({"settings": {"sar_unused": "SI", "landsat_unused": "022006,023006"}})
-    assert "Landsat path/rows 022/006, 023/006 are used neither way" in dev and "SAR JAC, DBE)" in dev
+    dev = _split_text({"settings": {"sar_unused": "SI", "landsat_unused": "008011,009011,010011"}})
+    assert "Landsat path/rows 008/011, 009/011, 010/011 are used neither way" in dev and "SAR JAC, DBE)" in dev
     everything = _split_text({"settings": {"sar_validation": "", "sar_unused": ""}})
     assert "no SAR glacier is held out" in everything and "SAR JAC, DBE, SI, Jorum)" in everything
 
@@ -245,6 +249,11 @@ def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):
         main(common + ["--out", str(tmp_path / "si.onnx"), "--resume", str(tmp_path / "a.pt"), "--export-only",
                        "--sar-validation", "SI"])
     assert not (tmp_path / "si.onnx").exists()
+    # Resuming to train on with a glacier left out that the checkpoint trained on is refused too, both ways.
+    with pytest.raises(SystemExit, match=r"'landsat_unused': \('', '008011,009011,010011'\)"):
+        main(common + ["--out", str(tmp_path / "b.onnx"), "--resume", str(tmp_path / "a.pt"),
+                       "--landsat-unused", "008011,009011,010011"])
+    assert (tmp_path / "a.pt").read_bytes() == before and not (tmp_path / "b.onnx").exists()
 
 
 @pytest.mark.parametrize("option, message", [

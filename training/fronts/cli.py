@@ -116,6 +116,20 @@ def _split_glaciers(args):
     return held, unused, landsat_unused
 
 
+def _same_split(checkpoint, split):
+    """SystemExit unless ``checkpoint`` was trained with ``split``. A key it lacks had its default (checkpoints
+    from before an option): Jorum held out, nothing unused."""
+    import torch
+
+    settings = torch.load(checkpoint, map_location="cpu", weights_only=True)["settings"]
+    defaults = dict(sar_validation=",".join(SAR_VAL_GLACIERS), sar_unused="", landsat_unused="")
+    differ = {k: (settings.get(k, d), split.get(k, "")) for k, d in defaults.items()
+              if settings.get(k, d) != split.get(k, "")}
+    if differ:
+        raise SystemExit("the checkpoint was trained with another split (checkpoint, this command): "
+                         f"{differ}; give the same --sar-validation, --sar-unused and --landsat-unused")
+
+
 def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
     from .data import load_landsat, load_sar, split
 
@@ -155,8 +169,10 @@ def main(args):
         raise SystemExit(f"--landsat-share: {exc}")
     held, unused, landsat_unused = _split_glaciers(args)
     split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
-    if landsat_unused:  # recorded only when given, so checkpoints from before the option resume
+    if landsat_unused:  # recorded only when given, so checkpoints from before the option resume without a warning
         split["landsat_unused"] = ",".join(landsat_unused)
+    if args.resume:  # before the data are loaded: a resumed or exported run keeps its checkpoint's split
+        _same_split(args.resume, split)
     train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused,
                                    landsat_unused=landsat_unused)
     if args.evaluate_only:
@@ -172,10 +188,6 @@ def main(args):
         if not args.resume:
             raise SystemExit("--export-only needs --resume CHECKPOINT (the checkpoint to export)")
         net, history, trained_with = from_checkpoint(args.resume)
-        recorded = {k: trained_with[k] for k in split if k in trained_with}
-        if recorded and recorded != split:
-            raise SystemExit(f"the checkpoint was trained with {recorded}: give the same --sar-validation and "
-                             f"--sar-unused to export it")
         settings.update(trained_with)  # how the checkpoint was trained, not this command's defaults
         ckpt = Path(args.resume)
         if args.average:

@@ -43,6 +43,12 @@ from plugin.engine.fronts.enhance import layer_calfin, stretch_limits
 from . import model_input
 
 LANDSAT_VAL_PATHROWS = ("229012", "230012", "231012")
+# The path/rows of each Landsat glacier in ../shared/data/fronts-landsat: the subsets of one glacier from
+# neighbouring path/rows show the same fjord (told apart by eye and by image correlation), so a glacier is
+# unseen only when all its path/rows are left out.
+LANDSAT_GLACIERS = (("008011", "009011", "010011"),
+                    ("020007", "021006", "021007", "022006", "023006", "024006"),
+                    LANDSAT_VAL_PATHROWS)
 SAR_GLACIERS = ("JAC", "DBE", "SI", "Jorum")  # the CaFFe glaciers in ../shared/data/fronts-sar
 SAR_VAL_GLACIERS = ("Jorum",)
 
@@ -164,13 +170,18 @@ def load_sar(root, names=None):
 
 
 def landsat_pathrows(text):
-    """A comma-separated list of Landsat WRS-2 path/rows (``"022006"``) as a tuple; ValueError for one that is
-    not six digits or is a held-out one (``LANDSAT_VAL_PATHROWS`` are never trained on anyway)."""
+    """A comma-separated list of Landsat WRS-2 path/rows (``"008011"``) as a tuple; ValueError for one that is
+    not a training path/row (``LANDSAT_VAL_PATHROWS`` are never trained on anyway) or for part of a glacier
+    (``LANDSAT_GLACIERS``: the glacier would still be trained on from its other path/rows)."""
     codes = tuple(g.strip() for g in text.split(",") if g.strip())
-    bad = [g for g in codes if not (len(g) == 6 and g.isdigit()) or g in LANDSAT_VAL_PATHROWS]
+    training = [g for group in LANDSAT_GLACIERS if group != LANDSAT_VAL_PATHROWS for g in group]
+    bad = [g for g in codes if g not in training]
     if bad:
-        raise ValueError(f"{', '.join(bad)}: give training path/rows as six digits (e.g. 022006), not "
-                         f"the held-out {', '.join(LANDSAT_VAL_PATHROWS)}")
+        raise ValueError(f"{', '.join(bad)}: not a training path/row (they are {', '.join(training)})")
+    for group in LANDSAT_GLACIERS:
+        if set(codes) & set(group) and not set(group) <= set(codes):
+            raise ValueError(f"{', '.join(group)} show one glacier: leave out all of them, not only "
+                             f"{', '.join(g for g in group if g in codes)}")
     return codes
 
 
