@@ -462,11 +462,14 @@ def overlay_image(grey, ice, ref, lines, scale=3):
 def cmd_overlay(args):
     """One PNG per scene (upright, shipped configuration): where the lines are against the reference,
     and how much of each line lies more than 5 px from it."""
-    from scipy import ndimage
-    from skimage import io
+    from plugin.engine.fronts.metrics import nearest_distances, points_from_lines, points_from_mask
+    from plugin.engine.fronts.scene import write_png
 
     scenes = select(args.split, args.source, args.glacier)
-    wanted = set(args.scene.split(",")) if args.scene else None
+    wanted = {s.strip() for s in args.scene.split(",") if s.strip()} if args.scene else None
+    missing = sorted(wanted - {stem for _, _, stem in scenes}) if wanted else []
+    if missing:
+        raise SystemExit(f"not in the selection (--split/--source/--glacier): {', '.join(missing)}")
     shipped = CONFIGS["shipped"]
     # static edges come from every scene of a glacier, so the whole selection is measured, the wanted ones drawn
     results = measure(scenes, shipped["method"], 0, static=shipped["static"], options=shipped["options"])
@@ -478,13 +481,10 @@ def cmd_overlay(args):
         lines, d, _ = results[stem]
         grey, _ = read_scene(source, stem)
         _, ice, ref, _ = load_probs(stem, 0)
-        to_ref = ndimage.distance_transform_edt(~ref) if ref.any() else None
-        far = []
-        for xy in lines:
-            r = np.clip(xy[:, 1].astype(int), 0, ref.shape[0] - 1)
-            c = np.clip(xy[:, 0].astype(int), 0, ref.shape[1] - 1)
-            far.append(f"{np.mean(to_ref[r, c] > 5):.0%}" if to_ref is not None else "-")
-        io.imsave(out / f"{stem}.png", overlay_image(grey, ice, ref, lines, args.scale), check_contrast=False)
+        ref_pts = points_from_mask(ref)
+        far = [f"{np.mean(nearest_distances(points_from_lines(xy), ref_pts) > 5):.0%}" if len(ref_pts) else "-"
+               for xy in lines]
+        write_png(out / f"{stem}.png", overlay_image(grey, ice, ref, lines, args.scale))
         mean = "no front" if d["mean"] is None else f"{d['mean']:.2f} px"
         print(f"{stem}: {mean}, {len(lines)} line(s), share > 5 px from the reference: {', '.join(far) or '-'}")
     print(f"overlays under {out} (reference green, lines red, ice tinted blue)")

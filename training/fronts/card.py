@@ -510,7 +510,7 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   (Jorum 10.06 px with one scene fewer found, optical held-out Landsat 2.09 px).
 - *Stage 4 trained on with nine in ten samples SAR* (2026-12-03, 200 epochs, `--landsat-share 0.1`,
   `calving_front_sar_only.pt`; rule as for strong augmentation): Jorum 11.15 / 11.62 / 11.28 px, 74
-  found (on the 74 both find, against stage 4's 9.7), held-out Landsat 3.26 / 3.26 / 3.17 px, training
+  found (11.35 px on the 74 both find, against stage 4's 9.66), held-out Landsat 3.26 / 3.26 / 3.17 px, training
   SAR 1.45 / 1.55 / 1.57 px. Not shipped: it fits the training SAR glaciers better and Jorum worse.
 
 """
