@@ -83,17 +83,6 @@ def test_extract_bridges_a_gap_with_the_ice_boundary():
     assert max(f.length_px for f in without.fronts) < 60  # broken in two without the ice cue
 
 
-def test_end_level_cuts_a_weak_end_and_keeps_a_faint_gap():
-    edge, ice, _ = _synthetic()
-    edge[:, 40:52] *= 0.35  # a faint gap inside the front
-    edge[:, 85:] *= 0.65  # the line running on with middling evidence (as along a coast)
-    whole = extract_fronts(edge, ice).fronts[0]
-    assert whole.xy[:, 0].min() < 5 and whole.xy[:, 0].max() > 95  # trim_below 0.5 keeps both
-    cut = extract_fronts(edge, ice, end_level=0.7).fronts[0]
-    assert cut.xy[:, 0].min() < 5 and 84 < cut.xy[:, 0].max() < 90  # the weak end goes, the gap stays
-    assert extract_fronts(edge, ice, end_level=0.6).fronts[0].length_px == pytest.approx(whole.length_px)
-
-
 def test_extract_fjord_mask_drops_walls_and_flags_partial():
     edge, ice, _ = _synthetic()
     fjord = np.zeros_like(edge)

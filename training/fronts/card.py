@@ -508,6 +508,11 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   strong evidence): the sum of three training means rose from 3.75 to 4.74 px at best (0.6), so not
   adopted by its rule; for the record, the held-out numbers seen after that decision were better
   (Jorum 10.06 px with one scene fewer found, optical held-out Landsat 2.09 px).
+- *Extraction settings chosen on glaciers a network never saw* (2026-12-03; a network trained from
+  scratch without SI and the Landsat glacier of 008-010/011, `calving_front_dev.pt`, never shipped):
+  on those two it fails grossly (SI 33 px, a front in 56 % of scenes; Landsat 25 px), and the setting
+  it ranks best, no trimming, is worse on the held-out glaciers with the shipped models (Jorum 11.01
+  against 10.47 px, optical held-out Landsat 3.11 against 2.10). The extraction stays as it is.
 - *Stage 4 trained on with nine in ten samples SAR* (2026-12-03, 200 epochs, `--landsat-share 0.1`,
   `calving_front_sar_only.pt`; rule as for strong augmentation): Jorum 11.15 / 11.62 / 11.28 px, 74
   found (11.35 px on the 74 both find, against stage 4's 9.66), held-out Landsat 3.26 / 3.26 / 3.17 px, training

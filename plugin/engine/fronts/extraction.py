@@ -301,17 +301,6 @@ def _trim(path, ev, below):
     return path[best_i: best_j + 1]
 
 
-def _cut_weak_ends(path, ev, level):
-    """``path`` from its first to its last point whose evidence (smoothed over 5 points) reaches
-    ``level`` times the line's strong evidence (its 90th percentile): end stretches that never get
-    near the front's evidence go, gaps inside the line stay."""
-    smooth = ndimage.uniform_filter1d(ev, size=5, mode="nearest")
-    strong = np.flatnonzero(smooth >= level * np.percentile(ev, 90))
-    if len(strong) < 2:
-        return path
-    return path[strong[0]: strong[-1] + 1]
-
-
 def _spans_fjord(xy, fjord, reach):
     """True when both ends of the line are within ``reach`` px of a fjord wall (mask 0)."""
     wall_distance = ndimage.distance_transform_edt(np.asarray(fjord) > 0.5)
@@ -336,14 +325,13 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
                    boundary_threshold=0.25, min_length_px=20.0, min_confidence=0.5, max_gap=8.0,
                    min_piece_px=5.0, wall_reach_px=6.0, max_fronts=1, border_px=3, static=None,
                    static_weight=0.5, boundary_reach_px=2, unsure_margin=0.2, companion_ratio=0.5,
-                   trim_below=0.5, end_level=None, rock=None, rock_reach_px=2):
+                   trim_below=0.5, rock=None, rock_reach_px=2):
     """Front lines from probability maps; see the module docstring. Returns an ``Extraction``.
 
     ``static``: optional bool mask of static edges (rock walls, coast), e.g. from
     ``static_edges.static_edge_mask`` over a stack of scenes of one domain; their evidence is
     multiplied by ``static_weight``. ``trim_below``: each line's ends are cut back to the stretch
-    whose evidence exceeds it the most (0 keeps whole lines); ``end_level`` (None: off) then cuts end
-    stretches that stay below that share of the line's strong evidence. ``companion_ratio``: see ``weaker``
+    whose evidence exceeds it the most (0 keeps whole lines). ``companion_ratio``: see ``weaker``
     in the module docstring. ``rock``: optional rock probability (a model's third output).
     ``min_length_px``/``min_confidence`` decide the quality flag; pieces shorter
     than ``min_piece_px`` are dropped as noise. At most ``max_fronts`` lines
@@ -377,9 +365,6 @@ def extract_fronts(edge, ice=None, fjord=None, valid=None, edge_threshold=0.5, i
         r, c = rows[path], cols[path]
         if trim_below:
             path = _trim(path, evidence[r, c].astype(np.float64), trim_below)
-            r, c = rows[path], cols[path]
-        if end_level:
-            path = _cut_weak_ends(path, evidence[r, c].astype(np.float64), end_level)
             r, c = rows[path], cols[path]
         xy = np.column_stack([c + 0.5, r + 0.5]).astype(np.float64)
         steps = np.hypot(*np.diff(xy, axis=0).T)
