@@ -98,11 +98,13 @@ def test_card_states_the_split_a_run_used():
 
     shipped = _split_text({"settings": {}, "train_images": 513, "validation_images": 100})
     assert "the SAR glacier Jorum" in shipped and "SAR JAC, DBE, SI)" in shipped
+    assert "Landsat: 2 glaciers, path/rows 008/011, 009/011, 010/011; 020/007," in shipped
     experiment = _split_text({"settings": {"sar_validation": "SI", "sar_unused": "Jorum"}})
     assert "the SAR glacier SI" in experiment and "SAR JAC, DBE)" in experiment
     assert "glacier Jorum is used neither way" in experiment
     dev = _split_text({"settings": {"sar_unused": "SI", "landsat_unused": "008011,009011,010011"}})
     assert "Landsat path/rows 008/011, 009/011, 010/011 are used neither way" in dev and "SAR JAC, DBE)" in dev
+    assert "Landsat: 1 glacier, path/rows 020/007, 021/006, 021/007, 022/006, 023/006, 024/006;" in dev
     everything = _split_text({"settings": {"sar_validation": "", "sar_unused": ""}})
     assert "no SAR glacier is held out" in everything and "SAR JAC, DBE, SI, Jorum)" in everything
 

@@ -3,7 +3,7 @@ metrics JSON of a run."""
 
 from pathlib import Path
 
-from .data import SAR_GLACIERS, SAR_VAL_GLACIERS, sar_glaciers
+from .data import LANDSAT_GLACIERS, LANDSAT_VAL_PATHROWS, SAR_GLACIERS, SAR_VAL_GLACIERS, sar_glaciers
 
 
 def _f(value, digits=2):
@@ -165,6 +165,15 @@ def _glaciers_text(names):
     return f"SAR glacier{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
+def _landsat_text(groups):
+    """``groups`` of path/rows (``LANDSAT_GLACIERS``) in words: one glacier per group."""
+    if not groups:
+        return "none"
+    named = [", ".join(f"{g[:3]}/{g[3:]}" for g in group) for group in groups]
+    return (f"{len(groups)} glacier{'s' if len(groups) > 1 else ''}, path/rows "
+            + "; ".join(named))
+
+
 def _split_text(metrics):
     """Which glaciers were held out and trained on (``--sar-validation`` / ``--sar-unused``)."""
     s = metrics.get("settings", {})
@@ -175,6 +184,8 @@ def _split_text(metrics):
     unused_text = (f" The {_glaciers_text(unused)} {'are' if len(unused) > 1 else 'is'} used neither way."
                    if unused else "")
     landsat_unused = [g for g in s.get("landsat_unused", "").split(",") if g]
+    landsat_trained = [group for group in LANDSAT_GLACIERS
+                       if group != LANDSAT_VAL_PATHROWS and not set(group) & set(landsat_unused)]
     if landsat_unused:
         unused_text += (f" Landsat path/row{'s' if len(landsat_unused) > 1 else ''} "
                         f"{', '.join(f'{g[:3]}/{g[3:]}' for g in landsat_unused)} "
@@ -183,8 +194,8 @@ def _split_text(metrics):
   glacier seen from three neighbouring paths, 23 scenes){sar_held}
   ({metrics.get("validation_images", "?")} images in all). No image of a held-out glacier is used for
   training.{unused_text}
-- Training: the other {metrics.get("train_images", "?")} images (Landsat path/rows
-  008-010/011 and 020-024/006-007; SAR {", ".join(trained) or "none"}).
+- Training: the other {metrics.get("train_images", "?")} images (Landsat: {_landsat_text(landsat_trained)};
+  SAR {", ".join(trained) or "none"}).
 """
 
 
