@@ -165,11 +165,16 @@ def _glaciers_text(names):
     return f"SAR glacier{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
+def _pathrows(codes):
+    """Landsat path/rows as written in the cards: ``008/011, 009/011``."""
+    return ", ".join(f"{g[:3]}/{g[3:]}" for g in codes)
+
+
 def _landsat_text(groups):
     """``groups`` of path/rows (``LANDSAT_GLACIERS``) in words: one glacier per group."""
     if not groups:
         return "none"
-    named = [", ".join(f"{g[:3]}/{g[3:]}" for g in group) for group in groups]
+    named = [_pathrows(group) for group in groups]
     return (f"{len(groups)} glacier{'s' if len(groups) > 1 else ''}, path/rows "
             + "; ".join(named))
 
@@ -188,7 +193,7 @@ def _split_text(metrics):
                        if group != LANDSAT_VAL_PATHROWS and not set(group) & set(landsat_unused)]
     if landsat_unused:
         unused_text += (f" Landsat path/row{'s' if len(landsat_unused) > 1 else ''} "
-                        f"{', '.join(f'{g[:3]}/{g[3:]}' for g in landsat_unused)} "
+                        f"{_pathrows(landsat_unused)} "
                         f"{'are' if len(landsat_unused) > 1 else 'is'} used neither way.")
     return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
   glacier seen from three neighbouring paths, 23 scenes){sar_held}

@@ -85,7 +85,8 @@ def add_arguments(parser):
                              "measure what a glacier adds")
     parser.add_argument("--landsat-unused", default="",
                         help="Landsat path/rows used neither for training nor for validation (comma-separated, "
-                             "e.g. 022006,023006): glaciers the network never sees, to choose settings on")
+                             "all path/rows of a glacier, e.g. 008011,009011,010011): a glacier the network never "
+                             "sees, to choose settings on")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the front-distance evaluation")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="only evaluate the existing --out model on the held-out glaciers")
