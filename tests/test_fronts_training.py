@@ -78,18 +78,23 @@ def test_split_can_hold_out_another_sar_glacier_and_leave_one_unused():
     train, val = split(samples, sar_unused=("SI",), landsat_unused=("020007",))  # a network to whom they are unseen
     assert [s.glacier for s in train] == ["JAC"]
     assert [s.glacier for s in val] == ["Jorum", "229012"]
+    train, val = split(samples, sar_validation=(), landsat_validation=())  # a final model: every glacier
+    assert [s.glacier for s in train] == ["JAC", "SI", "Jorum", "229012", "020007"] and val == []
 
 
-def test_landsat_unused_takes_whole_training_glaciers_only():
+def test_landsat_path_rows_are_taken_as_whole_glaciers_only():
     from training.fronts.data import landsat_pathrows
 
     assert landsat_pathrows(" 008011,010011, 009011 ") == ("008011", "010011", "009011") and landsat_pathrows("") == ()
-    for bad in ("22006", "229012", "JAC", "022007"):
-        with pytest.raises(ValueError, match="not a training path/row"):
+    assert landsat_pathrows("229012,230012,231012") == ("229012", "230012", "231012")  # the held-out glacier
+    for bad in ("22006", "JAC", "022007"):
+        with pytest.raises(ValueError, match="not a Landsat path/row of ../shared"):
             landsat_pathrows(bad)
+    with pytest.raises(ValueError, match="name all of them, not only 229012"):
+        landsat_pathrows("229012")
     # 022/006 and 023/006 are one glacier with 020/007, 021/006, 021/007 and 024/006: left out alone, it is
     # still trained on
-    with pytest.raises(ValueError, match="show one glacier: leave out all of them, not only 022006, 023006"):
+    with pytest.raises(ValueError, match="show one glacier: name all of them, not only 022006, 023006"):
         landsat_pathrows("022006,023006")
 
 
@@ -107,6 +112,10 @@ def test_card_states_the_split_a_run_used():
     assert "Landsat: 1 glacier, path/rows 020/007, 021/006, 021/007, 022/006, 023/006, 024/006;" in dev
     everything = _split_text({"settings": {"sar_validation": "", "sar_unused": ""}})
     assert "no SAR glacier is held out" in everything and "SAR JAC, DBE, SI, Jorum)" in everything
+    final = _split_text({"settings": {"sar_validation": "", "landsat_validation": ""}, "train_images": 636})
+    assert "Validation: none. This final model is trained on every glacier" in final
+    assert "Training: 636 images (Landsat: 3 glaciers," in final and "; 229/012, 230/012, 231/012;" in final
+    assert "SAR JAC, DBE, SI, Jorum)" in final
 
 
 def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
@@ -256,11 +265,17 @@ def test_export_only_writes_a_checkpoint_with_its_sensors(tmp_path):
         main(common + ["--out", str(tmp_path / "b.onnx"), "--resume", str(tmp_path / "a.pt"),
                        "--landsat-unused", "008011,009011,010011"])
     assert (tmp_path / "a.pt").read_bytes() == before and not (tmp_path / "b.onnx").exists()
+    with pytest.raises(SystemExit, match=r"'landsat_validation': \('229012,230012,231012', ''\)"):
+        main(common + ["--out", str(tmp_path / "b.onnx"), "--resume", str(tmp_path / "a.pt"),
+                       "--landsat-validation", "", "--sar-validation", ""])
+    assert (tmp_path / "a.pt").read_bytes() == before and not (tmp_path / "b.onnx").exists()
 
 
 @pytest.mark.parametrize("option, message", [
     (["--sar-validation", "si"], "unknown SAR glacier si"),
     (["--sar-validation", "SI", "--sar-unused", "SI,Jorum"], "SI is both held out and unused"),
+    (["--landsat-unused", "229012,230012,231012"], "229012, 230012, 231012 is both held out and unused"),
+    (["--landsat-validation", "230012"], "name all of them, not only 230012"),
 ])
 def test_sar_glacier_options_are_checked(option, message):
     from training.__main__ import main

@@ -180,27 +180,36 @@ def _landsat_text(groups):
 
 
 def _split_text(metrics):
-    """Which glaciers were held out and trained on (``--sar-validation`` / ``--sar-unused``)."""
+    """Which glaciers were held out and trained on (``--sar-validation`` / ``--landsat-validation`` /
+    ``--sar-unused`` / ``--landsat-unused``)."""
     s = metrics.get("settings", {})
     held = list(sar_glaciers(s.get("sar_validation", ",".join(SAR_VAL_GLACIERS))))
     unused = list(sar_glaciers(s.get("sar_unused", "")))
     trained = [g for g in SAR_GLACIERS if g not in held + unused]
-    sar_held = f" and the {_glaciers_text(held)}" if held else "; no SAR glacier is held out"
+    landsat_held = [g for g in s.get("landsat_validation", ",".join(LANDSAT_VAL_PATHROWS)).split(",") if g]
+    landsat_unused = [g for g in s.get("landsat_unused", "").split(",") if g]
+    landsat_trained = [group for group in LANDSAT_GLACIERS if not set(group) & set(landsat_held + landsat_unused)]
     unused_text = (f" The {_glaciers_text(unused)} {'are' if len(unused) > 1 else 'is'} used neither way."
                    if unused else "")
-    landsat_unused = [g for g in s.get("landsat_unused", "").split(",") if g]
-    landsat_trained = [group for group in LANDSAT_GLACIERS
-                       if group != LANDSAT_VAL_PATHROWS and not set(group) & set(landsat_unused)]
     if landsat_unused:
         unused_text += (f" Landsat path/row{'s' if len(landsat_unused) > 1 else ''} "
                         f"{_pathrows(landsat_unused)} "
                         f"{'are' if len(landsat_unused) > 1 else 'is'} used neither way.")
-    return f"""- Validation: Landsat WRS-2 path/rows 229/012, 230/012, 231/012 (one East Greenland
-  glacier seen from three neighbouring paths, 23 scenes){sar_held}
+    training = (f"- Training: {'the other ' if held or landsat_held else ''}{metrics.get('train_images', '?')} "
+                f"images (Landsat: {_landsat_text(landsat_trained)}; SAR {', '.join(trained) or 'none'}).")
+    if not held and not landsat_held:
+        return f"""- Validation: none. This final model is trained on every glacier in `../shared/data`
+  (the recipe was validated on held-out glaciers first: see the numbers below).{unused_text}
+{training}
+"""
+    landsat_text = f"Landsat WRS-2 path/rows {_pathrows(landsat_held)}" if landsat_held else "no Landsat glacier"
+    if tuple(landsat_held) == LANDSAT_VAL_PATHROWS:
+        landsat_text += " (one East Greenland glacier seen from three neighbouring paths, 23 scenes)"
+    sar_held = f" and the {_glaciers_text(held)}" if held else "; no SAR glacier is held out"
+    return f"""- Validation: {landsat_text}{sar_held}
   ({metrics.get("validation_images", "?")} images in all). No image of a held-out glacier is used for
   training.{unused_text}
-- Training: the other {metrics.get("train_images", "?")} images (Landsat: {_landsat_text(landsat_trained)};
-  SAR {", ".join(trained) or "none"}).
+{training}
 """
 
 

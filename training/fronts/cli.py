@@ -16,7 +16,7 @@ from pathlib import Path
 from plugin.engine.core.contract import SENSORS
 
 from . import NET_CONFIG, model_metadata
-from .data import AUGMENTATIONS, SAR_VAL_GLACIERS, landsat_pathrows, sar_glaciers
+from .data import AUGMENTATIONS, LANDSAT_VAL_PATHROWS, SAR_VAL_GLACIERS, landsat_pathrows, sar_glaciers
 
 
 def add_arguments(parser):
@@ -79,7 +79,11 @@ def add_arguments(parser):
                         help="with --export-only: export the mean of these snapshot files' weights (stochastic "
                              "weight averaging), BatchNorm statistics recomputed on training batches")
     parser.add_argument("--sar-validation", default=",".join(SAR_VAL_GLACIERS),
-                        help="SAR glaciers held out for validation (comma-separated CaFFe codes)")
+                        help="SAR glaciers held out for validation (comma-separated CaFFe codes; '' for none)")
+    parser.add_argument("--landsat-validation", default=",".join(LANDSAT_VAL_PATHROWS),
+                        help="Landsat path/rows held out for validation (comma-separated, all path/rows of a "
+                             "glacier; '' for none: with --sar-validation '' a final model trained on every "
+                             "glacier)")
     parser.add_argument("--sar-unused", default="",
                         help="SAR glaciers used neither for training nor for validation (comma-separated), to "
                              "measure what a glacier adds")
@@ -105,16 +109,28 @@ def net_config(args):
 
 
 def _split_glaciers(args):
-    """(held-out, unused) SAR glacier codes and unused Landsat path/rows, checked (unknown codes, a glacier in
-    both lists)."""
+    """(held-out, unused) SAR glacier codes and (held-out, unused) Landsat path/rows, checked (unknown codes,
+    part of a Landsat glacier, a glacier in both lists)."""
     try:
         held, unused = sar_glaciers(args.sar_validation), sar_glaciers(args.sar_unused)
-        landsat_unused = landsat_pathrows(args.landsat_unused)
+        landsat_held, landsat_unused = landsat_pathrows(args.landsat_validation), landsat_pathrows(args.landsat_unused)
     except ValueError as exc:
-        raise SystemExit(f"--sar-validation / --sar-unused / --landsat-unused: {exc}")
-    if set(held) & set(unused):
-        raise SystemExit(f"{', '.join(sorted(set(held) & set(unused)))} is both held out and unused")
-    return held, unused, landsat_unused
+        raise SystemExit(f"--sar-validation / --sar-unused / --landsat-validation / --landsat-unused: {exc}")
+    for a, b in ((held, unused), (landsat_held, landsat_unused)):
+        if set(a) & set(b):
+            raise SystemExit(f"{', '.join(sorted(set(a) & set(b)))} is both held out and unused")
+    return held, unused, landsat_held, landsat_unused
+
+
+def _split_record(held, unused, landsat_held, landsat_unused):
+    """The split as a checkpoint records it; the Landsat keys only when they differ from their defaults, so
+    checkpoints from before those options resume without a warning."""
+    split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}
+    if landsat_held != LANDSAT_VAL_PATHROWS:
+        split["landsat_validation"] = ",".join(landsat_held)
+    if landsat_unused:
+        split["landsat_unused"] = ",".join(landsat_unused)
+    return split
 
 
 def _same_split(checkpoint, split):
@@ -123,15 +139,18 @@ def _same_split(checkpoint, split):
     import torch
 
     settings = torch.load(checkpoint, map_location="cpu", weights_only=True)["settings"]
-    defaults = dict(sar_validation=",".join(SAR_VAL_GLACIERS), sar_unused="", landsat_unused="")
-    differ = {k: (settings.get(k, d), split.get(k, "")) for k, d in defaults.items()
-              if settings.get(k, d) != split.get(k, "")}
+    defaults = dict(sar_validation=",".join(SAR_VAL_GLACIERS), sar_unused="",
+                    landsat_validation=",".join(LANDSAT_VAL_PATHROWS), landsat_unused="")
+    differ = {k: (settings.get(k, d), split.get(k, d)) for k, d in defaults.items()
+              if settings.get(k, d) != split.get(k, d)}
     if differ:
         raise SystemExit("the checkpoint was trained with another split (checkpoint, this command): "
-                         f"{differ}; give the same --sar-validation, --sar-unused and --landsat-unused")
+                         f"{differ}; give the same --sar-validation, --sar-unused, --landsat-validation and "
+                         "--landsat-unused")
 
 
-def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
+def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=(),
+              landsat_validation=LANDSAT_VAL_PATHROWS):
     from .data import load_landsat, load_sar, split
 
     root = Path(data_root)
@@ -139,17 +158,17 @@ def load_data(data_root, limit=None, log=print, sar_validation=SAR_VAL_GLACIERS,
     names_l = names_s = None
     if limit:
         # A few images of each dataset, training and validation glaciers alike.
-        from .data import LANDSAT_VAL_PATHROWS, landsat_glacier
+        from .data import landsat_glacier
         all_l = sorted(p.name[: -len("_Subset.png")] for p in (root / "fronts-landsat/images").glob("*_Subset.png"))
         all_s = sorted(p.stem for p in (root / "fronts-sar/images").glob("*.png"))
         all_l = [n for n in all_l if landsat_glacier(n) not in landsat_unused]
-        names_l = set([n for n in all_l if landsat_glacier(n) not in LANDSAT_VAL_PATHROWS][:limit]
-                      + [n for n in all_l if landsat_glacier(n) in LANDSAT_VAL_PATHROWS][: max(1, limit // 4)])
+        names_l = set([n for n in all_l if landsat_glacier(n) not in landsat_validation][:limit]
+                      + [n for n in all_l if landsat_glacier(n) in landsat_validation][: max(1, limit // 4)])
         all_s = [n for n in all_s if n.split("_")[0] not in sar_unused]
         names_s = set([n for n in all_s if n.split("_")[0] not in sar_validation][:limit]
                       + [n for n in all_s if n.split("_")[0] in sar_validation][: max(1, limit // 4)])
     samples = load_landsat(root / "fronts-landsat", names_l) + load_sar(root / "fronts-sar", names_s)
-    train, val = split(samples, sar_validation, sar_unused, landsat_unused)
+    train, val = split(samples, sar_validation, sar_unused, landsat_unused, landsat_validation)
     log(f"loaded {len(samples)} images in {time.time() - t:.0f}s: {len(train)} training, {len(val)} validation "
         f"({sorted({s.glacier for s in val})})")
     return train, val
@@ -168,15 +187,15 @@ def main(args):
         check_landsat_share(args.landsat_share)
     except ValueError as exc:
         raise SystemExit(f"--landsat-share: {exc}")
-    held, unused, landsat_unused = _split_glaciers(args)
-    split = {"sar_validation": ",".join(held), "sar_unused": ",".join(unused)}  # as the checkpoint records it
-    if landsat_unused:  # recorded only when given, so checkpoints from before the option resume without a warning
-        split["landsat_unused"] = ",".join(landsat_unused)
+    held, unused, landsat_held, landsat_unused = _split_glaciers(args)
+    split = _split_record(held, unused, landsat_held, landsat_unused)
     if args.resume:  # before the data are loaded: a resumed or exported run keeps its checkpoint's split
         _same_split(args.resume, split)
     train_set, val_set = load_data(args.data, args.limit, sar_validation=held, sar_unused=unused,
-                                   landsat_unused=landsat_unused)
+                                   landsat_unused=landsat_unused, landsat_validation=landsat_held)
     if args.evaluate_only:
+        if not val_set:
+            raise SystemExit("--evaluate-only: no glacier is held out (--sar-validation and --landsat-validation)")
         metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
         _evaluate(out, val_set, metrics, metrics_path, args.threads)
         return

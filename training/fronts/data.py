@@ -171,26 +171,28 @@ def load_sar(root, names=None):
 
 def landsat_pathrows(text):
     """A comma-separated list of Landsat WRS-2 path/rows (``"008011"``) as a tuple; ValueError for one that is
-    not a training path/row (``LANDSAT_VAL_PATHROWS`` are never trained on anyway) or for part of a glacier
-    (``LANDSAT_GLACIERS``: the glacier would still be trained on from its other path/rows)."""
+    not in ``LANDSAT_GLACIERS`` or for part of a glacier (the glacier would still be seen from its other
+    path/rows)."""
     codes = tuple(g.strip() for g in text.split(",") if g.strip())
-    training = [g for group in LANDSAT_GLACIERS if group != LANDSAT_VAL_PATHROWS for g in group]
-    bad = [g for g in codes if g not in training]
+    known = [g for group in LANDSAT_GLACIERS for g in group]
+    bad = [g for g in codes if g not in known]
     if bad:
-        raise ValueError(f"{', '.join(bad)}: not a training path/row (they are {', '.join(training)})")
+        raise ValueError(f"{', '.join(bad)}: not a Landsat path/row of ../shared (they are {', '.join(known)})")
     for group in LANDSAT_GLACIERS:
         if set(codes) & set(group) and not set(group) <= set(codes):
-            raise ValueError(f"{', '.join(group)} show one glacier: leave out all of them, not only "
+            raise ValueError(f"{', '.join(group)} show one glacier: name all of them, not only "
                              f"{', '.join(g for g in group if g in codes)}")
     return codes
 
 
-def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=()):
-    """(train, validation) held out by glacier: the Landsat path/rows ``LANDSAT_VAL_PATHROWS`` and the SAR
-    glaciers ``sar_validation``; SAR glaciers in ``sar_unused`` and Landsat path/rows in ``landsat_unused``
-    are in neither (for experiments on what a glacier adds, or a network to which they are unseen)."""
+def split(samples, sar_validation=SAR_VAL_GLACIERS, sar_unused=(), landsat_unused=(),
+          landsat_validation=LANDSAT_VAL_PATHROWS):
+    """(train, validation) held out by glacier: the Landsat path/rows ``landsat_validation`` and the SAR
+    glaciers ``sar_validation`` (both empty for a final model trained on every glacier); SAR glaciers in
+    ``sar_unused`` and Landsat path/rows in ``landsat_unused`` are in neither (for experiments on what a
+    glacier adds, or a network to which they are unseen)."""
     def held_out(s):
-        return s.glacier in (LANDSAT_VAL_PATHROWS if s.source == "landsat" else sar_validation)
+        return s.glacier in (landsat_validation if s.source == "landsat" else sar_validation)
 
     samples = [s for s in samples if s.glacier not in (sar_unused if s.source == "sar" else landsat_unused)]
     return [s for s in samples if not held_out(s)], [s for s in samples if held_out(s)]
