@@ -118,6 +118,23 @@ def test_card_states_the_split_a_run_used():
     assert "SAR JAC, DBE, SI, Jorum)" in final
 
 
+def test_card_of_a_final_model_says_its_held_out_numbers_are_the_recipes(tmp_path):
+    from training.fronts.card import write_card
+
+    metrics = json.loads((ROOT / "weights" / "calving_front.metrics.json").read_text())
+    plain = write_card(tmp_path / "plain.md", metrics, ROOT / "weights" / "calving_front.onnx").read_text()
+    assert "trained on on every glacier" not in plain and "SAR JAC, DBE, SI); the SAR images" in plain
+    metrics["final"] = {"command": "python -m training fronts --sar-validation '' --landsat-validation ''",
+                        "epochs": 311, "minutes": 125.0, "train_loss": 0.9, "rule": "Rule: no worse.",
+                        "rows": [["SAR Jorum (77)", "10.14 (75 found)", "3.10 (77 found)"]], "note": ""}
+    card = write_card(tmp_path / "final.md", metrics, ROOT / "weights" / "calving_front.onnx").read_text()
+    assert card.index("## The shipped weights: trained on on every glacier") < card.index("## Training data")
+    assert "for **311 epochs** (125 min" in card and "| SAR Jorum (77) | 10.14 (75 found) | 3.10 (77 found) |" in card
+    assert "## Measured on the held-out glaciers (the recipe: the network before its final training" in card
+    assert "Landsat 3 glaciers, path/rows 008/011" in card and "SAR JAC, DBE, SI, Jorum (Jorum holds" in card
+    assert "229-231/012, SAR JAC, DBE, SI, Jorum); the SAR images" in card
+
+
 def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
     """CaFFe zones 2 (rock) -> rock 1, 3 (glacier) and 4 (ocean) -> 0, 1 (no information) unknown; no
     Landsat pixel has a known rock class. Rock is land: it is part of the ice/land target too."""

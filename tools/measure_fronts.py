@@ -75,7 +75,8 @@ def cache_dir():
     digest = hashlib.sha1(MODEL.read_bytes()).hexdigest()[:8] if MODEL.exists() else "missing"
     return ROOT / "build" / (f"front_probs_{MODEL.parent.name}_{MODEL.stem}_{digest}" + ("_sym2" if SYMMETRIC else ""))
 
-ORIENTATIONS = (0, 90, 180)
+# WATERLINE_FRONT_TURNS=0 caches and measures the upright scenes only (a third of the time).
+ORIENTATIONS = tuple(int(d) for d in os.environ.get("WATERLINE_FRONT_TURNS", "0,90,180").split(","))
 OLD_COMMIT = "a756084"  # last commit with the extraction as shipped before issue 16
 OLD_PATH = "plugin/engine/fronts.py"
 
