@@ -18,7 +18,8 @@ ORIGIN = (-200000.0, -2000000.0)
 GRID = {"crs": CRS, "transform": from_origin(*ORIGIN, PIXEL, PIXEL)}
 WEIGHTS = ROOT / "weights" / "calving_front.onnx"
 OPTICAL = ROOT / "weights" / "calving_front_optical.onnx"
-HELD_OUT = [  # Landsat scenes of the validation glacier (path/row 229-231/012), never trained on
+HELD_OUT = [  # Landsat scenes of the glacier held out while the recipes were chosen (229-231/012; the shipped
+    # weights of 0.7.0 were then trained on it too, so the bounds below are no longer unseen-glacier numbers)
     "LE07_L1TP_230012_20000529_20170211_01_T1_B8",
     "LT05_L1TP_230012_19860920_20170216_01_T1_B2",
 ]

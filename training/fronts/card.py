@@ -562,7 +562,7 @@ def _final_text(metrics):
     if not fin:
         return ""
     rows = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in fin["rows"])
-    return f"""## The shipped weights: trained on on every glacier
+    return f"""## The shipped weights: trained further on every glacier
 
 The network that the rest of this card measures on held-out glaciers was then trained on
 for **{fin["epochs"]} epochs** ({fin["minutes"]:.0f} min on CPU, 1 thread; final training loss
@@ -574,15 +574,16 @@ On an unseen glacier more training glaciers helped more than anything else tried
 (`training/checkpoints/README.md`, "Final models trained on every glacier"), so the shipped
 weights see them all. No glacier of the data is then unseen: the held-out numbers in the
 rest of this card are **the estimate of the recipe on an unseen glacier**, and the table
-below (upright, measured as the plugin runs the model, `tools/measure_fronts.py`) only checks,
-by a rule fixed before the run, that the run neither forgot the old training glaciers nor
-failed to learn the added ones. {fin["rule"]}
+below (measured as the plugin runs the model, `tools/measure_fronts.py`) only checks, by a
+rule on the upright scenes fixed before the run, that the run neither forgot the old
+training glaciers nor failed to learn the added ones. {fin["rule"]}
 
-| set (upright, mean of scene means) | before (held-out recipe) | **shipped** |
+| set (mean of scene means, px) | before (the held-out recipe) | **shipped** |
 |---|---|---|
 {rows}
 
 {fin.get("note", "")}
+
 """
 
 
