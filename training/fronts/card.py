@@ -3,7 +3,8 @@ metrics JSON of a run."""
 
 from pathlib import Path
 
-from .data import LANDSAT_GLACIERS, LANDSAT_VAL_PATHROWS, SAR_GLACIERS, SAR_VAL_GLACIERS, sar_glaciers
+from .data import (LANDSAT_GLACIERS, LANDSAT_VAL_PATHROWS, SAR_GLACIERS, SAR_VAL_GLACIERS, landsat_pathrows,
+                   sar_glaciers)
 
 
 def _f(value, digits=2):
@@ -186,8 +187,8 @@ def _split_text(metrics):
     held = list(sar_glaciers(s.get("sar_validation", ",".join(SAR_VAL_GLACIERS))))
     unused = list(sar_glaciers(s.get("sar_unused", "")))
     trained = [g for g in SAR_GLACIERS if g not in held + unused]
-    landsat_held = [g for g in s.get("landsat_validation", ",".join(LANDSAT_VAL_PATHROWS)).split(",") if g]
-    landsat_unused = [g for g in s.get("landsat_unused", "").split(",") if g]
+    landsat_held = list(landsat_pathrows(s.get("landsat_validation", ",".join(LANDSAT_VAL_PATHROWS))))
+    landsat_unused = list(landsat_pathrows(s.get("landsat_unused", "")))
     landsat_trained = [group for group in LANDSAT_GLACIERS if not set(group) & set(landsat_held + landsat_unused)]
     unused_text = (f" The {_glaciers_text(unused)} {'are' if len(unused) > 1 else 'is'} used neither way."
                    if unused else "")
@@ -203,7 +204,7 @@ def _split_text(metrics):
 {training}
 """
     landsat_text = f"Landsat WRS-2 path/rows {_pathrows(landsat_held)}" if landsat_held else "no Landsat glacier"
-    if tuple(landsat_held) == LANDSAT_VAL_PATHROWS:
+    if landsat_held == list(LANDSAT_VAL_PATHROWS):
         landsat_text += " (one East Greenland\n  glacier seen from three neighbouring paths, 23 scenes)"
     sar_held = f" and the {_glaciers_text(held)}" if held else "; no SAR glacier is held out"
     return f"""- Validation: {landsat_text}{sar_held}
