@@ -38,8 +38,9 @@ def add_arguments(parser):
     parser.add_argument("--aspp-channels", type=int, default=NET_CONFIG["aspp_channels"])
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
-                        help="basic: crops, flips, turns, small rotations, contrast and noise; strong adds scale, "
-                             "brightness curves, speckle and blur (for unseen glaciers and SAR sensors)")
+                        help="basic: crops, flips, turns, small rotations, contrast and noise; scale adds scale "
+                             "(0.6-1.5 times); strong adds scale, brightness curves, speckle and blur (for unseen "
+                             "glaciers and SAR sensors)")
     parser.add_argument("--rock", action="store_true",
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
