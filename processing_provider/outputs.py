@@ -27,6 +27,8 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from qgis.PyQt import sip
+
 from ..plugin.engine.core import outputs as engine_outputs
 from .common import create_sink
 
@@ -51,6 +53,7 @@ class RunOutputs:
         self.staging = engine_outputs.Staging()
         self.finals = {}
         self.new_files = []  # sink files this run created (removed again on failure)
+        self.sinks = []
 
     def _parameter_files(self):
         """The files behind every input parameter (layers, layer lists, files), as far as they are files."""
@@ -140,6 +143,8 @@ class RunOutputs:
             sink, dest = self.algorithm.parameterAsSink(self.parameters, name, self.context, fields, geometry_type,
                                                         crs if crs is not None else QgsCoordinateReferenceSystem())
         path = file_of(dest)
+        if sink is not None:
+            self.sinks.append(sink)
         if sink is not None and path and not (target and existed):
             self.new_files.append(path)
         self.finals[name] = dest
@@ -157,6 +162,12 @@ class RunOutputs:
 
     def __exit__(self, kind, value, traceback):
         if kind is not None:
+            # Close the sinks first: one still open (the failed algorithm's frame holds it) would write
+            # its table into the file removed here when it is garbage-collected, and GDAL would then
+            # print "attempt to write a readonly database" after the real error.
+            for sink in self.sinks:
+                with contextlib.suppress(Exception):
+                    sip.delete(sink)
             for path in self.new_files:
                 for leftover in (path,) + tuple(path + s for s in _SQLITE_SIDE_FILES):
                     with contextlib.suppress(OSError):

@@ -116,6 +116,7 @@ def test_a_failed_fronts_run_leaves_no_geopackage_or_folder(qgis_process, tmp_pa
         "INPUT": bad, "OUTPUT": str(out / "fronts.gpkg"), "OUTPUT_ICE": str(out / "ice.gpkg"),
         "PROB_FOLDER": str(out / "prob"), "QA_FOLDER": str(out / "qa")}, expect_failure=True))
     assert "has 4 bands" in text
+    assert "readonly database" not in text  # the open sinks were closed before their files went
     assert not out.exists() or tree(out) == []
 
 

@@ -216,6 +216,23 @@ def test_strong_augmentation_changes_scale_and_brightness_but_keeps_targets_bina
     assert np.std(means["strong"]) > 1.3 * np.std(means["basic"])
 
 
+def test_scale_augmentation_zooms_without_changing_brightness():
+    """--augment scale: the zoom of strong alone. The front's length in a crop varies with the zoom, while
+    the image's grey stays what basic gives (no brightness curves, speckle or blur)."""
+    sample = _few(0, 1)[0]
+    lengths, spreads = {}, {}
+    for name in ("basic", "scale"):
+        aug = Augment(crop=256, max_angle=0, noise=0, rng=np.random.default_rng(5), scale=name == "scale")
+        draws = [aug(sample) for _ in range(30)]
+        lengths[name] = [float(t[0].sum()) for _, t in draws]
+        inside = [x[0][x[0] > 0] for x, _ in draws]
+        spreads[name] = np.std([float(np.median(v)) for v in inside])
+    # the whole 256 px scene in every basic draw: the front keeps its length; zoomed draws change it
+    assert np.std(lengths["basic"]) < 0.1 * np.mean(lengths["basic"])
+    assert np.std(lengths["scale"]) > 2 * np.std(lengths["basic"])
+    assert spreads["scale"] < 2 * spreads["basic"] + 0.02
+
+
 def test_coast_weight_weighs_the_margins_that_are_not_front():
     """--coast-weight k: on a real SAR sample the land/ocean margin away from the labelled front gets edge weight
     k, the front and everything else 1, outside the image 0; k = 1 gives the old all-ones weight."""
