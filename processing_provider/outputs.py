@@ -161,11 +161,13 @@ class RunOutputs:
         return self
 
     def __exit__(self, kind, value, traceback):
+        # Keep no sink past the run: the algorithm closes a sink's file by deleting the sink.
+        sinks, self.sinks = self.sinks, []
         if kind is not None:
             # Close the sinks first: one still open (the failed algorithm's frame holds it) would write
             # its table into the file removed here when it is garbage-collected, and GDAL would then
             # print "attempt to write a readonly database" after the real error.
-            for sink in self.sinks:
+            for sink in sinks:
                 with contextlib.suppress(Exception):
                     sip.delete(sink)
             for path in self.new_files:
