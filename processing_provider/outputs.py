@@ -6,6 +6,7 @@ Use in ``processAlgorithm``::
         prob = out.raster(self.OUTPUT_PROB)           # a hidden temporary name to write
         sink, dest = out.sink(self.OUTPUT, fields, QgsWkbTypes.Polygon, crs)
         ...                                            # engine calls write to ``prob``
+    del sink                                           # closes its file (e.g. before a style is saved in it)
     return {self.OUTPUT_PROB: out.final(self.OUTPUT_PROB), ...}
 
 On entering, before anything is written, every requested file or folder
