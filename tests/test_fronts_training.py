@@ -130,10 +130,19 @@ def test_card_of_a_final_model_says_its_held_out_numbers_are_the_recipes(tmp_pat
                         "rows": [["SAR Jorum (77)", "10.14 (75 found)", "3.10 (77 found)"]], "note": ""}
     card = write_card(tmp_path / "final.md", metrics, ROOT / "weights" / "calving_front.onnx").read_text()
     assert card.index("## The shipped weights: trained further on every glacier") < card.index("## Training data")
-    assert "for **311 epochs** (125 min" in card and "| SAR Jorum (77) | 10.14 (75 found) | 3.10 (77 found) |" in card
+    assert "**311 epochs** (125 min on CPU, 1 thread), `python -m training" in card and "| SAR Jorum (77) | 10.14 (75 found) | 3.10 (77 found) |" in card
     assert "## Measured on the held-out glaciers (the recipe: the network before its final training" in card
     assert "Landsat 3 glaciers, path/rows 008/011" in card and "SAR JAC, DBE, SI, Jorum (Jorum holds" in card
     assert "229-231/012, SAR JAC, DBE, SI, Jorum); the SAR images" in card
+    # a final training in two steps names both, in order
+    step = dict(metrics["final"], epochs=164, minutes=70.0, threads=2, train_loss=0.5,
+                command="python -m training fronts --crop 256")
+    metrics["final"]["steps"] = [dict(metrics["final"]), step]
+    card = write_card(tmp_path / "steps.md", metrics, ROOT / "weights" / "calving_front.onnx").read_text()
+    assert ("**311 epochs** (125 min on CPU, 1 thread), `python -m training fronts --sar-validation '' "
+            "--landsat-validation ''`; then **164 epochs** (70 min on CPU, 2 threads), `python -m training "
+            "fronts --crop 256`; final training loss 0.500") in card
+    assert "the last stages of the recipe that the rest of this card measures" in card
 
 
 def test_rock_target_from_the_sar_zones_and_unknown_on_landsat():
