@@ -581,8 +581,8 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   rule asks for 75), held-out Landsat 2.19 / 2.20 / 2.22 px, training SAR 1.60 px upright. Not shipped.
   On the 73 scenes both find it is 6.26 px against stage 5's 8.14; the two scenes it loses are two
   stage 5 gets badly wrong (24 and 34 px). The mean of its and stage 5's weights (a "model soup", BatchNorm
-  recomputed) lies between the two: Jorum 7.36 px with 74 found, held-out Landsat 2.30 px, training SAR
-  1.48 px upright. Not shipped either.
+  recomputed) lies between the two on Jorum (7.36 px, 74 found) and training SAR (1.48 px upright), and is
+  worse than both on held-out Landsat (2.30 px). Not shipped either.
 
 """
 
