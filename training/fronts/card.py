@@ -593,10 +593,10 @@ def _threads(run):
 
 
 def _final_text(metrics):
-    """The training on every glacier (``metrics["final"]``: ``command``, ``epochs``, ``minutes``, ``threads``
-    (1 if missing), ``train_loss``, ``rule``, ``rows`` of [set, before, after], ``note``; ``steps``, a list of
-    such runs, where it was done in several), after which the held-out numbers of the rest of the card are
-    those of the recipe, not of the shipped weights."""
+    """The training on every glacier (``metrics["final"]``: ``rule``, ``rows`` of [set, before, after], ``note``,
+    and the run: ``command``, ``epochs``, ``minutes``, ``threads`` (1 if missing), ``train_loss``; where it was
+    done in several runs, ``steps``, a list of them, in place of the run keys), after which the held-out numbers
+    of the rest of the card are those of the recipe, not of the shipped weights."""
     fin = metrics.get("final")
     if not fin:
         return ""
