@@ -583,6 +583,13 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   stage 5 gets badly wrong (24 and 34 px). The mean of its and stage 5's weights (a "model soup", BatchNorm
   recomputed) lies between the two on Jorum (7.36 px, 74 found) and training SAR (1.48 px upright), and is
   worse than both on held-out Landsat (2.30 px). Not shipped either.
+- *Recipe A trained on for 200 more epochs, with and without scale augmentation* (2026-12-07,
+  `calving_front_crop256_scale2.pt` and its control `calving_front_crop256_long.pt`; the rule of stage 5
+  tightened to Jorum at most 7.88 px with 75 found, held-out Landsat not above 2.33 px, training SAR upright
+  not above 1.37 px): the control 8.54 px on Jorum (75 found), Landsat 2.33 px, training SAR 1.13 px, fails
+  on Jorum; with scale augmentation 6.81 px on Jorum but 73 found, Landsat 2.45 px, training SAR 1.30 px,
+  fails on the found count and on Landsat. On the 73 Jorum scenes both find: 6.8 px against 8.0 (medians
+  3.4 against 6.0). Neither shipped.
 
 """
 
