@@ -242,6 +242,20 @@ def test_scale_augmentation_zooms_without_changing_brightness():
     assert spreads["scale"] < 2 * spreads["basic"] + 0.02
 
 
+def test_scale_sar_zooms_sar_samples_and_leaves_landsat_at_scale_one():
+    """--augment scale-sar: the zoom of --augment scale on SAR samples only; a Landsat sample's front keeps the
+    length basic gives it in every draw."""
+    landsat, sar = _few(1, 1)
+    aug = Augment(crop=256, max_angle=0, noise=0, rng=np.random.default_rng(5), scale=True, scale_sources=("sar",))
+    basic = Augment(crop=256, max_angle=0, noise=0, rng=np.random.default_rng(5))
+
+    def spread(augment, sample):
+        return np.std([float(augment(sample)[1][0].sum()) for _ in range(30)])
+
+    assert spread(aug, sar) > 2 * spread(basic, sar) + 1
+    assert spread(aug, landsat) == pytest.approx(spread(basic, landsat), abs=1e-6)
+
+
 def test_coast_weight_weighs_the_margins_that_are_not_front():
     """--coast-weight k: on a real SAR sample the land/ocean margin away from the labelled front gets edge weight
     k, the front and everything else 1, outside the image 0; k = 1 gives the old all-ones weight."""

@@ -39,8 +39,8 @@ def add_arguments(parser):
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
                         help="basic: crops, flips, turns, small rotations, contrast and noise; scale adds scale "
-                             "(0.6-1.5 times); strong adds scale, brightness curves, speckle and blur (for unseen "
-                             "glaciers and SAR sensors)")
+                             "(0.6-1.5 times); scale-sar zooms SAR samples only; strong adds scale, brightness "
+                             "curves, speckle and blur (for unseen glaciers and SAR sensors)")
     parser.add_argument("--rock", action="store_true",
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "

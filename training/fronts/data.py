@@ -208,7 +208,7 @@ def sample_targets(s):
     return targets(s.edge, s.ice, s.ice_weight, np.ones_like(s.edge), s.rock, s.rock_weight)
 
 
-AUGMENTATIONS = ("basic", "scale", "strong")
+AUGMENTATIONS = ("basic", "scale", "scale-sar", "strong")
 
 
 class Augment:
@@ -220,13 +220,16 @@ class Augment:
     between scenes of one glacier: scale (a glacier 0.6-1.5 times as large in
     its subset), brightness curves (gamma; a dark winter glacier surface is not
     ocean), multiplicative speckle of 3-30 looks and blur. ``scale`` adds the
-    scale alone (``strong`` without the appearance changes).
+    scale alone (``strong`` without the appearance changes). ``scale_sources``: the sample sources that are
+    zoomed (e.g. ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat subsets less so);
+    None zooms every source.
     """
 
     def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False, coast_weight=1.0,
-                 scale=None):
+                 scale=None, scale_sources=None):
         self.crop = crop
         self.scale = strong if scale is None else scale
+        self.scale_sources = scale_sources
         self.coast_weight = coast_weight
         self.max_angle = max_angle
         self.noise = noise
@@ -255,7 +258,7 @@ class Augment:
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)
         stack = np.concatenate([x, t, inside])
-        if self.scale and rng.random() < 0.5:
+        if self.scale and rng.random() < 0.5 and (self.scale_sources is None or s.source in self.scale_sources):
             stack = self._zoom(stack)
         k = int(rng.integers(4))
         stack = np.rot90(stack, k, axes=(1, 2))

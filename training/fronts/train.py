@@ -142,7 +142,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     ``checkpoint_every`` epochs and at the end; ``resume``: such a file, to
     continue from its epoch with its network, optimiser, RNG and history.
     ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
-    ``augment``: "basic", "scale" or "strong" (``data.Augment``). ``snapshots``: a folder that receives the
+    ``augment``: "basic", "scale", "scale-sar" (the zoom on SAR samples only) or "strong" (``data.Augment``). ``snapshots``: a folder that receives the
     weights at every checkpoint (``save_snapshot``), for weight averaging (``averaged``). ``split``: how the
     samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
     ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
@@ -176,8 +176,9 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
         net.load_state_dict(load_weights(init))
     if augment not in AUGMENTATIONS:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
-    augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong", scale=augment in ("scale", "strong"),
-                        coast_weight=coast_weight)
+    augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong", coast_weight=coast_weight,
+                        scale=augment in ("scale", "scale-sar", "strong"),
+                        scale_sources=("sar",) if augment == "scale-sar" else None)
     start = time.time()
     earlier = history[-1]["seconds"] if history else 0.0  # training time of the runs this one continues
     budget = minutes * 60 if minutes else None
