@@ -56,10 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 DATA = ROOT.parent / "shared" / "data"
 # WATERLINE_FRONT_MODEL measures another model (e.g. a checkpoint exported by a continued
-# training run) with its own cache; the default is the shipped model.
+# training run) with its own cache; the default is the shipped model. Several models joined by "+"
+# (a.onnx+b.onnx) are measured as one ensemble: the mean of their probabilities.
 # WATERLINE_FRONT_SYMMETRIC=0 runs the network once per tile instead of averaging over the eight flips and
 # quarter turns (``core.symmetry``, what detect_calving_fronts does by default).
-MODEL = Path(os.environ.get("WATERLINE_FRONT_MODEL", ROOT / "weights" / "calving_front.onnx")).resolve()
+def model_paths(spec):
+    """The model files of a WATERLINE_FRONT_MODEL-style spec (one path, or several joined by "+")."""
+    return tuple(Path(p).resolve() for p in str(spec).split("+"))
+
+
+MODEL = model_paths(os.environ.get("WATERLINE_FRONT_MODEL", ROOT / "weights" / "calving_front.onnx"))
 # WATERLINE_FRONT_ROCK=0 ignores a model's rock output in the extraction.
 USE_ROCK = os.environ.get("WATERLINE_FRONT_ROCK", "1") != "0"
 SYMMETRIC = os.environ.get("WATERLINE_FRONT_SYMMETRIC", "1") != "0"
@@ -72,8 +78,12 @@ def cache_dir():
     use, so importing this module (``evaluate_held_out`` does) reads no model."""
     import hashlib
 
-    digest = hashlib.sha1(MODEL.read_bytes()).hexdigest()[:8] if MODEL.exists() else "missing"
-    return ROOT / "build" / (f"front_probs_{MODEL.parent.name}_{MODEL.stem}_{digest}" + ("_sym2" if SYMMETRIC else ""))
+    sha = hashlib.sha1()
+    for path in MODEL:
+        sha.update(path.read_bytes() if path.exists() else b"missing")
+    name = "+".join(f"{path.parent.name}_{path.stem}" for path in MODEL)
+    digest = sha.hexdigest()[:8] if all(path.exists() for path in MODEL) else "missing"
+    return ROOT / "build" / (f"front_probs_{name}_{digest}" + ("_sym2" if SYMMETRIC else ""))
 
 # WATERLINE_FRONT_TURNS=0 caches and measures the upright scenes only (a third of the time).
 ORIENTATIONS = tuple(int(d) for d in os.environ.get("WATERLINE_FRONT_TURNS", "0,90,180").split(","))
@@ -167,11 +177,11 @@ def cmd_cache(args):
     from training.fronts.data import layer_grey
 
     cache_dir().mkdir(parents=True, exist_ok=True)
-    model = load_model(str(MODEL), device="cpu", threads=args.threads)
+    models = [load_model(str(path), device="cpu", threads=args.threads) for path in MODEL]
     if SYMMETRIC:
         from plugin.engine.core.symmetry import Symmetric
 
-        model = Symmetric(model)
+        models = [Symmetric(model) for model in models]
     t0, done = time.time(), 0
     for source, glacier, stem in select("all", "all", args.glacier):
         grey, ref = read_scene(source, stem)
@@ -180,7 +190,8 @@ def cmd_cache(args):
             if path.exists() and not args.force:
                 continue
             image = layer_grey(turn(grey, deg))
-            prob = predict_array(model, image.astype(np.float32), np.ones(image.shape[1:], bool))
+            prob = np.mean([predict_array(model, image.astype(np.float32), np.ones(image.shape[1:], bool))
+                            for model in models], axis=0)
             extra = {"rock": prob[2].astype(np.float16)} if len(prob) > 2 else {}
             np.savez_compressed(path, edge=prob[0].astype(np.float16), ice=prob[1].astype(np.float16),
                                 ref=ref, **extra)
@@ -423,8 +434,9 @@ def cmd_paired(args):
     global MODEL
     scenes = select(args.split, args.source, args.glacier)
     shipped = CONFIGS["shipped"]
-    this_model, other = MODEL, Path(args.other).resolve()
-    print(f"split {args.split}, {args.source}; this {this_model}, other {other}; {shipped['note']}")
+    this_model, other = MODEL, model_paths(args.other)
+    print(f"split {args.split}, {args.source}; this {'+'.join(map(str, this_model))}, "
+          f"other {'+'.join(map(str, other))}; {shipped['note']}")
     print(f"{'turn':>4} {'n':>4} {'found':>5} {'other':>5} {'both':>5} {'mean':>7} {'other':>7} {'median':>7} "
           f"{'other':>7}")
     try:
