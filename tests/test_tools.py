@@ -53,3 +53,19 @@ def test_overlay_image_draws_reference_green_and_lines_red():
     assert tuple(rgb[30, 20]) == (255, 40, 40)  # row 15 of the line, scaled by 2
     assert rgb[2, 2, 2] > rgb[2, 2, 0]  # ice tinted blue
     assert tuple(rgb[36, 2]) == (100, 100, 100)  # ocean, away from both, untouched
+
+
+def test_an_ensemble_of_models_gets_its_own_cache(tmp_path, monkeypatch):
+    """WATERLINE_FRONT_MODEL=a.onnx+b.onnx names both models; their maps are cached apart from either's."""
+    module = measure_fronts()
+    a, b = tmp_path / "x" / "a.onnx", tmp_path / "y" / "b.onnx"
+    for path, content in ((a, b"first"), (b, b"second")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    assert module.model_paths(f"{a}+{b}") == (a.resolve(), b.resolve())
+    dirs = []
+    for models in ((a,), (b,), (a, b)):
+        monkeypatch.setattr(module, "MODEL", models)
+        module.cache_dir.cache_clear()
+        dirs.append(module.cache_dir().name)
+    assert len(set(dirs)) == 3 and dirs[2].startswith("front_probs_x_a+y_b_")
