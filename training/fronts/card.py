@@ -590,6 +590,10 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   on Jorum; with scale augmentation 6.81 px on Jorum but 73 found, Landsat 2.45 px, training SAR 1.30 px,
   fails on the found count and on Landsat. On the 73 Jorum scenes both find: 6.8 px against 8.0 (medians
   3.4 against 6.0). Neither shipped.
+- *Recipe A trained on for 200 more epochs with the zoom on SAR samples only* (2026-12-07, `--augment
+  scale-sar`, `calving_front_crop256_scalesar.pt`; the same rule): Jorum 7.08 px but 73 found (the same
+  scenes scale augmentation loses), held-out Landsat 2.50 px, training SAR 1.34 px; fails on the found
+  count and on Landsat. Keeping Landsat samples at scale 1 did not bring held-out Landsat back. Not shipped.
 
 """
 
