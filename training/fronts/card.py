@@ -594,6 +594,9 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   scale-sar`, `calving_front_crop256_scalesar.pt`; the same rule): Jorum 7.08 px but 73 found (the same
   scenes scale augmentation loses), held-out Landsat 2.50 px, training SAR 1.34 px; fails on the found
   count and on Landsat. Keeping Landsat samples at scale 1 did not bring held-out Landsat back. Not shipped.
+- *scale2 trained on for 60 epochs at scale 1* (2026-12-07, `calving_front_crop256_scale2_settle.pt`; the
+  same rule): Jorum 7.06 px but 73 found, held-out Landsat 2.23 px, training SAR 1.27 px; fails on the found
+  count only. Not shipped.
 
 """
 
