@@ -78,11 +78,13 @@ def cache_dir():
     use, so importing this module (``evaluate_held_out`` does) reads no model."""
     import hashlib
 
-    sha = hashlib.sha1()
-    for path in MODEL:
-        sha.update(path.read_bytes() if path.exists() else b"missing")
     name = "+".join(f"{path.parent.name}_{path.stem}" for path in MODEL)
-    digest = sha.hexdigest()[:8] if all(path.exists() for path in MODEL) else "missing"
+    digest = "missing"
+    if all(path.exists() for path in MODEL):
+        sha = hashlib.sha1()
+        for path in MODEL:
+            sha.update(path.read_bytes())
+        digest = sha.hexdigest()[:8]
     return ROOT / "build" / (f"front_probs_{name}_{digest}" + ("_sym2" if SYMMETRIC else ""))
 
 # WATERLINE_FRONT_TURNS=0 caches and measures the upright scenes only (a third of the time).
@@ -189,9 +191,9 @@ def cmd_cache(args):
             path = cache_path(stem, deg)
             if path.exists() and not args.force:
                 continue
-            image = layer_grey(turn(grey, deg))
-            prob = np.mean([predict_array(model, image.astype(np.float32), np.ones(image.shape[1:], bool))
-                            for model in models], axis=0)
+            image = layer_grey(turn(grey, deg)).astype(np.float32)
+            valid = np.ones(image.shape[1:], bool)
+            prob = np.mean([predict_array(model, image, valid) for model in models], axis=0)
             extra = {"rock": prob[2].astype(np.float16)} if len(prob) > 2 else {}
             np.savez_compressed(path, edge=prob[0].astype(np.float16), ice=prob[1].astype(np.float16),
                                 ref=ref, **extra)

@@ -144,8 +144,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     ``meta``: the contract whose tiling validation uses (default ``model_metadata()``).
     ``augment``: "basic", "scale", "scale-sar" (the zoom on SAR samples only) or "strong" (``data.Augment``).
     ``snapshots``: a folder that receives the weights at every checkpoint (``save_snapshot``), for weight
-    averaging (``averaged``). ``split``: how the
-    samples were split (e.g. the held-out SAR glaciers), saved with the settings and compared on resume.
+    averaging (``averaged``). ``split``: how the samples were split (e.g. the held-out SAR glaciers), saved
+    with the settings and compared on resume.
     ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
     ``landsat_share``: the chance that a training sample is drawn from the Landsat images (``batches``).
     """
