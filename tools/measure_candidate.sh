@@ -2,17 +2,26 @@
 # The measurement every front-network candidate's rule uses (training/checkpoints/README.md):
 # export a checkpoint, cache its maps as the plugin runs it, then print the held-out tables
 # (Jorum and Landsat 229-231/012 at 0/90/180 degrees) and the training SAR table (upright).
-# Usage: tools/measure_candidate.sh CHECKPOINT.pt [THREADS]   (run from the repository root)
+# Usage: tools/measure_candidate.sh CHECKPOINT.pt [THREADS]
+#    or: tools/measure_candidate.sh A.onnx+B.onnx [THREADS] NAME   (an ensemble of exported models)
+# Run from the repository root; the tables go to build/candidates/<name>/.
 set -eu
-ckpt=$1
+candidate=$1
 threads=${2:-1}
-name=$(basename "$ckpt" .pt)
-onnx=build/candidates/$name/calving_front.onnx
 py=.venv/bin/python
-mkdir -p "build/candidates/$name"
-[ -f "$onnx" ] && [ "$onnx" -nt "$ckpt" ] || \
-    $py -m training fronts --export-only --resume "$ckpt" --crop 256 --out "$onnx" --no-evaluate
-export WATERLINE_FRONT_MODEL=$onnx
+case $candidate in
+    *.pt)
+        name=$(basename "$candidate" .pt)
+        model=build/candidates/$name/calving_front.onnx
+        mkdir -p "build/candidates/$name"
+        [ -f "$model" ] && [ "$model" -nt "$candidate" ] || \
+            $py -m training fronts --export-only --resume "$candidate" --crop 256 --out "$model" --no-evaluate ;;
+    *)
+        name=${3:?an ensemble needs a NAME for its tables}
+        model=$candidate
+        mkdir -p "build/candidates/$name" ;;
+esac
+export WATERLINE_FRONT_MODEL=$model
 $py tools/measure_fronts.py cache --glacier Jorum,229012,230012,231012 --threads "$threads"
 WATERLINE_FRONT_TURNS=0 $py tools/measure_fronts.py cache --glacier JAC,DBE,SI --threads "$threads"
 measure="tools/measure_fronts.py measure --method new --static --option max_fronts=5"
