@@ -1,5 +1,6 @@
 """Front training: datasets, a tiny CPU run that learns, export -> engine load, resume."""
 
+import argparse
 import json
 
 import numpy as np
@@ -254,6 +255,18 @@ def test_scale_sar_zooms_sar_samples_and_leaves_landsat_at_scale_one():
 
     assert spread(aug, sar) > 2 * spread(basic, sar) + 1
     assert spread(aug, landsat) == pytest.approx(spread(basic, landsat), abs=1e-6)
+
+
+def test_zoom_range_bounds_the_scale_augmentation():
+    """--zoom 0.8,1.25: every zoomed sample is 0.8-1.25 times as large, and both ends of the range are drawn;
+    a range that does not hold 1 is refused."""
+    from training.fronts.cli import _zoom_range
+
+    aug = Augment(crop=64, rng=np.random.default_rng(3), scale=True, zoom=_zoom_range("0.8,1.25"))
+    sizes = [aug._zoom(np.zeros((1, 100, 100), np.float32)).shape[1] for _ in range(200)]
+    assert 80 <= min(sizes) <= 83 and 122 <= max(sizes) <= 125
+    with pytest.raises(argparse.ArgumentTypeError):
+        _zoom_range("1.2,1.5")
 
 
 def test_coast_weight_weighs_the_margins_that_are_not_front():

@@ -19,6 +19,18 @@ from . import NET_CONFIG, model_metadata
 from .data import AUGMENTATIONS, LANDSAT_VAL_PATHROWS, SAR_VAL_GLACIERS, landsat_pathrows, sar_glaciers
 
 
+def _zoom_range(text):
+    import argparse
+
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"two factors, smallest first (e.g. 0.8,1.25), not {text!r}")
+    if not 0 < low <= 1 <= high:
+        raise argparse.ArgumentTypeError(f"the range must hold 1 (0 < smallest <= 1 <= largest), not {text!r}")
+    return low, high
+
+
 def add_arguments(parser):
     parser.add_argument("--data", default="../shared/data", help="folder holding fronts-landsat/ and fronts-sar/")
     parser.add_argument("--out", default="weights/calving_front.onnx", help="ONNX file to write")
@@ -39,8 +51,10 @@ def add_arguments(parser):
     parser.add_argument("--decoder-channels", type=int, default=NET_CONFIG["decoder_channels"])
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
                         help="basic: crops, flips, turns, small rotations, contrast and noise; scale adds scale "
-                             "(0.6-1.5 times); scale-sar zooms SAR samples only; strong adds scale, brightness "
+                             "(--zoom); scale-sar zooms SAR samples only; strong adds scale, brightness "
                              "curves, speckle and blur (for unseen glaciers and SAR sensors)")
+    parser.add_argument("--zoom", type=_zoom_range, default=(0.6, 1.5),
+                        help="smallest and largest factor of the scale augmentation, e.g. 0.8,1.25 (default 0.6,1.5)")
     parser.add_argument("--rock", action="store_true",
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
@@ -224,7 +238,7 @@ def main(args):
             meta=model_metadata(args.tile_size, args.overlap, outputs=config.get("out_channels", 2)),
             lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
             resume=args.resume, augment=args.augment, snapshots=args.snapshots, split=split,
-            coast_weight=args.coast_weight, landsat_share=args.landsat_share,
+            coast_weight=args.coast_weight, landsat_share=args.landsat_share, zoom=args.zoom,
         )
     outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -218,7 +218,7 @@ class Augment:
     real scenes are not rotated so the glacier lies below the front.
     ``strong`` adds what differs between glaciers and SAR sensors rather than
     between scenes of one glacier: scale (a glacier 0.6-1.5 times as large in
-    its subset), brightness curves (gamma; a dark winter glacier surface is not
+    its subset; ``zoom`` sets the range), brightness curves (gamma; a dark winter glacier surface is not
     ocean), multiplicative speckle of 3-30 looks and blur. ``scale`` adds the
     scale alone (``strong`` without the appearance changes). ``scale_sources``: the sample sources that are
     zoomed (e.g. ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat subsets less so);
@@ -226,8 +226,9 @@ class Augment:
     """
 
     def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False, coast_weight=1.0,
-                 scale=None, scale_sources=None):
+                 scale=None, scale_sources=None, zoom=(0.6, 1.5)):
         self.crop = crop
+        self.zoom = zoom
         self.scale = strong if scale is None else scale
         self.scale_sources = scale_sources
         self.coast_weight = coast_weight
@@ -237,7 +238,7 @@ class Augment:
         self.rng = rng or np.random.default_rng()
 
     def _zoom(self, stack):
-        factor = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.5))))
+        factor = float(np.exp(self.rng.uniform(*np.log(self.zoom))))
         return ndimage.zoom(stack, (1, factor, factor), order=1, mode="nearest", grid_mode=True)
 
     def _appearance(self, x):
