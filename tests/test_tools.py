@@ -69,3 +69,23 @@ def test_an_ensemble_of_models_gets_its_own_cache(tmp_path, monkeypatch):
         module.cache_dir.cache_clear()
         dirs.append(module.cache_dir().name)
     assert len(set(dirs)) == 3 and dirs[2].startswith("front_probs_x_a+y_b_")
+
+
+def test_static_stacks_per_track_keep_apart_the_scenes_of_different_grids(monkeypatch):
+    """measure_fronts --static-groups track: CaFFe scenes of one glacier form one stack per sensor and track
+    (they share a grid only there); glacier: one stack per glacier and size, as before."""
+    import numpy as np
+
+    module = measure_fronts()
+    assert module.track("sar", "Jorum_2010-11-05_TSX_7_1_110") == "TSX_110"
+    assert module.track("landsat", "LC08_L1TP_229012_20160729_20170322_01_T1_B8") is None
+    edge = np.zeros((8, 8), np.float32)
+    edge[4] = 1.0  # the same edge in every scene: static wherever the stack has >= 3 scenes
+    monkeypatch.setattr(module, "load_probs", lambda stem, deg: (edge, edge, None, None))
+    scenes = [("sar", "Jorum", f"Jorum_2010-11-0{k}_TSX_7_1_110") for k in range(3)]
+    scenes += [("sar", "Jorum", f"Jorum_2019-01-0{k}_S1_20_3_009") for k in range(2)]
+    by_glacier = module.static_masks(scenes, 0, False, groups_by="glacier")
+    by_track = module.static_masks(scenes, 0, False, groups_by="track")
+    assert len(by_glacier) == 5 and all(m[4].all() for m in by_glacier.values())
+    assert sorted(by_track) == sorted(stem for _, _, stem in scenes[:3])  # two S1 scenes are too few
+    assert all(m[4].all() and not m[1].any() for m in by_track.values())

@@ -244,8 +244,18 @@ def new_extractor(**options):
     return lambda edge, ice, **kw: extract_fronts(edge, ice, **options, **kw).accepted
 
 
-def static_masks(scenes, deg, turn_probs, fraction=None):
-    """Static-edge mask per (glacier, shape, orientation) from all scenes of the group (>= 3)."""
+def track(source, stem):
+    """The SAR sensor and track of a CaFFe name (``Jorum_2010-11-05_TSX_7_1_110`` -> ``TSX_110``): CaFFe
+    scenes of one glacier share a grid only within a track. Landsat: None (a path/row is its glacier)."""
+    if source != "sar":
+        return None
+    parts = stem.split("_")
+    return f"{parts[2]}_{parts[-1]}"
+
+
+def static_masks(scenes, deg, turn_probs, fraction=None, groups_by="glacier"):
+    """Static-edge mask per stack and orientation from all scenes of the stack (>= 3). A stack is a glacier
+    and image size (``groups_by`` "glacier") or, for SAR, a glacier, sensor and track ("track")."""
     from plugin.engine.fronts.static_edges import MIN_SCENES, static_edge_mask
 
     groups = defaultdict(list)
@@ -253,7 +263,7 @@ def static_masks(scenes, deg, turn_probs, fraction=None):
         e, i, _, _ = load_probs(stem, 0 if turn_probs else deg)
         if turn_probs:
             e, i = turn(e, deg), turn(i, deg)
-        groups[(glacier, e.shape)].append((stem, e, i))
+        groups[(glacier, e.shape, track(source, stem) if groups_by == "track" else None)].append((stem, e, i))
     masks = {}
     for key, items in groups.items():
         if len(items) < MIN_SCENES:
@@ -264,12 +274,13 @@ def static_masks(scenes, deg, turn_probs, fraction=None):
     return masks
 
 
-def measure(scenes, method, deg, turn_probs=False, static=False, options=None, static_fraction=None):
+def measure(scenes, method, deg, turn_probs=False, static=False, options=None, static_fraction=None,
+            static_groups="glacier"):
     """{stem: (lines in the upright frame, distance dict, fronts)}."""
     from plugin.engine.fronts.metrics import points_from_lines, points_from_mask, symmetric_distance
 
     extract = old_extractor() if method == "old" else new_extractor(**(options or {}))
-    masks = static_masks(scenes, deg, turn_probs, static_fraction) if static else {}
+    masks = static_masks(scenes, deg, turn_probs, static_fraction, static_groups) if static else {}
     out = {}
     for source, glacier, stem in scenes:
         e, i, ref, rock = load_probs(stem, 0 if turn_probs else deg)
@@ -308,11 +319,11 @@ def select(split="train", source="all", glaciers=""):
 
 
 def table(scenes, name, method, options=None, static=False, turn_probs=False, by_glacier=False,
-          static_fraction=None, per_scene=None, out=print):
+          static_fraction=None, per_scene=None, out=print, static_groups="glacier"):
     """Print one block of rows (per source or glacier and orientation) for one configuration."""
     from plugin.engine.fronts.metrics import points_from_lines, symmetric_distance
 
-    results = {deg: measure(scenes, method, deg, turn_probs, static, options, static_fraction)
+    results = {deg: measure(scenes, method, deg, turn_probs, static, options, static_fraction, static_groups)
                for deg in ORIENTATIONS}
     for group in sorted({s[1] if by_glacier else s[0] for s in scenes}):
         stems = [s[2] for s in scenes if (s[1] if by_glacier else s[0]) == group]
@@ -356,12 +367,13 @@ def cmd_measure(args):
     scenes = select(args.split, args.source, args.glacier)
     options = {k: eval(v, {"None": None}) for k, v in (o.split("=") for o in args.option)}
     print(f"split {args.split}; {'upright probabilities turned' if args.turn_probs else 'network run on turned scenes'}"
-          f"{'; static edges from the stack' if args.static else ''}")
+          f"{'; static edges from the stack' if args.static else ''}"
+          f"{' of each track' if args.static and args.static_groups == 'track' else ''}")
     print(HEADER)
     per_scene = {} if args.per_scene else None
     for method in args.method.split(","):
         table(scenes, method, method, options if method == "new" else None, args.static and method == "new",
-              args.turn_probs, args.by_glacier, args.static_fraction, per_scene)
+              args.turn_probs, args.by_glacier, args.static_fraction, per_scene, static_groups=args.static_groups)
     if per_scene:
         print_per_scene(per_scene)
 
@@ -533,6 +545,9 @@ def main():
                    help="new method: remove static edges found from all scenes of a glacier (>= 3, same grid)")
     m.add_argument("--static-fraction", type=float, default=None,
                    help="with --static: share of scenes an edge must fire in (default: the engine's)")
+    m.add_argument("--static-groups", choices=("glacier", "track"), default="glacier",
+                   help="with --static: one stack per glacier and image size, or (SAR) per glacier, sensor and "
+                        "track, the scenes that share a grid when georeferenced")
     m.add_argument("--per-scene", action="store_true")
     m.add_argument("--by-glacier", action="store_true", help="one row per glacier instead of per source")
     m.add_argument("--option", action="append", default=[],
