@@ -597,6 +597,15 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
 - *scale2 trained on for 60 epochs at scale 1* (2026-12-07, `calving_front_crop256_scale2_settle.pt`; the
   same rule): Jorum 7.06 px but 73 found, held-out Landsat 2.23 px, training SAR 1.27 px; fails on the found
   count only. Not shipped.
+- *The mean of recipe A and scale2 settled* (2026-12-08, an ensemble for SAR scenes; the same rule): Jorum
+  7.64 px with 74 found, held-out Landsat 2.19 px, training SAR 1.26 px; fails on the found count. The
+  one scene it finds beyond scale2 settled is about 36 px off, and on the scenes both find it places the
+  fronts no better (7.25 against 7.06 px). Not shipped.
+- *Static edges from one stack per SAR track* (2026-12-08, measurement only): CaFFe scenes of one glacier
+  share a grid only within a sensor track, so the one Jorum stack of every track found no static edge (the
+  held-out numbers are those without static edges). One stack per track, as the plugin forms them from
+  georeferenced scenes, gives recipe A 8.68 px with 73 scenes found (8.75 px, 75 found, as one stack): it
+  removes some coast but also cuts fronts that stayed put for weeks within a track. Nothing changed.
 
 """
 
