@@ -218,8 +218,9 @@ class Augment:
     real scenes are not rotated so the glacier lies below the front.
     ``strong`` adds what differs between glaciers and SAR sensors rather than
     between scenes of one glacier: scale (a glacier 0.6-1.5 times as large in
-    its subset; ``zoom`` sets the range), brightness curves (gamma; a dark winter glacier surface is not
-    ocean), multiplicative speckle of 3-30 looks and blur. ``scale`` adds the
+    its subset; ``zoom`` sets the range), brightness curves (gamma; a dark
+    winter glacier surface is not ocean), multiplicative speckle of 3-30 looks
+    and blur. ``scale`` adds the
     scale alone (``strong`` without the appearance changes). ``scale_sources``: the sample sources that are
     zoomed (e.g. ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat subsets less so);
     None zooms every source.
