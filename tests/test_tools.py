@@ -89,3 +89,17 @@ def test_static_stacks_per_track_keep_apart_the_scenes_of_different_grids(monkey
     assert len(by_glacier) == 5 and all(m[4].all() for m in by_glacier.values())
     assert sorted(by_track) == sorted(stem for _, _, stem in scenes[:3])  # two S1 scenes are too few
     assert all(m[4].all() and not m[1].any() for m in by_track.values())
+
+
+def test_error_kind_reads_the_two_halves_of_the_distance():
+    """measure_fronts errors: a line on part of the front is too short, the front plus coast too long."""
+    module = measure_fronts()
+
+    def kind(to_ref, from_ref):
+        return module.error_kind({"mean": (to_ref + from_ref) / 2, "pred_to_ref": to_ref, "ref_to_pred": from_ref})
+
+    assert kind(1.0, 3.0) == "within 5 px"
+    assert kind(1.2, 37.0) == "too short"
+    assert kind(21.7, 5.0) == "too long"
+    assert kind(28.2, 33.8) == "elsewhere"
+    assert module.error_kind({"mean": None, "pred_to_ref": None, "ref_to_pred": None}) is None

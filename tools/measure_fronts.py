@@ -35,6 +35,10 @@ and median over the common scenes), for rules that weigh the found count and the
 its lines (red) over the reference front (green) into build/overlays, and prints how much of each line
 lies more than 5 px from the reference: where a scene's error comes from, at a glance.
 
+``python tools/measure_fronts.py errors --glacier G [--per-scene]`` sorts each scene's error into kinds
+(too short, too long, elsewhere) from the two halves of the symmetric distance, with each kind's share
+of the mean: whether the extraction or the network's outputs are to blame is read from there.
+
 ``python tools/measure_fronts.py measure`` is for experiments on the training
 glaciers (``--option name=value`` passes extract_fronts keywords,
 ``--static``, ``--by-glacier``, ``--per-scene``, ``--turn-probs``).
@@ -475,6 +479,41 @@ def cmd_paired(args):
 REFERENCE_RGB = (40, 220, 40)
 
 
+ERROR_KINDS = ("within 5 px", "too short", "too long", "elsewhere")
+
+
+def error_kind(distance, limit=5.0):
+    """What kind of error a scene's lines make (``metrics.symmetric_distance``'s dict): within ``limit`` px;
+    too short (the lines lie on the front but leave part of it uncovered: line to reference within the
+    limit, reference to line beyond it); too long (the whole front and more: coast, a margin); elsewhere
+    (both halves beyond the limit). None: no front found."""
+    if distance["mean"] is None:
+        return None
+    if distance["mean"] <= limit:
+        return ERROR_KINDS[0]
+    short, long_ = distance["pred_to_ref"] <= limit, distance["ref_to_pred"] <= limit
+    return ERROR_KINDS[1] if short else ERROR_KINDS[2] if long_ else ERROR_KINDS[3]
+
+
+def cmd_errors(args):
+    """Each found scene's error by kind (upright, shipped configuration) and each kind's share of the mean."""
+    scenes = select(args.split, args.source, args.glacier)
+    shipped = CONFIGS["shipped"]
+    results = measure(scenes, shipped["method"], 0, static=shipped["static"], options=shipped["options"])
+    found = {st: r[1] for st, r in results.items() if r[1]["mean"] is not None}
+    total = sum(d["mean"] for d in found.values())
+    print(f"split {args.split}, {args.source}, upright; {shipped['note']}; {len(found)} of {len(results)} scenes "
+          f"with a front, mean {total / max(len(found), 1):.2f} px")
+    print(f"{'kind':12} {'scenes':>6} {'share of the mean (px)':>23}")
+    for kind in ERROR_KINDS:
+        members = [d["mean"] for d in found.values() if error_kind(d) == kind]
+        print(f"{kind:12} {len(members):>6} {sum(members) / max(len(found), 1):23.2f}")
+    if args.per_scene:
+        print(f"\n{'scene':60} {'mean':>6} {'line->ref':>9} {'ref->line':>9} kind")
+        for st, d in sorted(found.items(), key=lambda item: -item[1]["mean"]):
+            print(f"{st[:60]:60} {d['mean']:6.1f} {d['pred_to_ref']:9.1f} {d['ref_to_pred']:9.1f} {error_kind(d)}")
+
+
 def overlay_image(grey, ice, ref, lines, scale=3):
     """RGB (H*scale, W*scale, 3): the engine's QA image of the scene (ice tinted, lines red) with the
     reference front drawn green over it, each pixel repeated ``scale`` times so a 256 px scene can be read."""
@@ -555,6 +594,10 @@ def main():
     p = sub.add_parser("paired", help="this model against --other on the scenes both find a front in")
     p.add_argument("--other", required=True, help="the other ONNX model (cached with 'cache' too)")
     add_scene_selection(p, split="heldout")
+    e = sub.add_parser("errors", help="each scene's error by kind (too short, too long, elsewhere) and each "
+                                      "kind's share of the mean")
+    add_scene_selection(e, split="heldout")
+    e.add_argument("--per-scene", action="store_true")
     o = sub.add_parser("overlay", help="one PNG per scene: lines against the reference (upright, shipped "
                                        "configuration)")
     add_scene_selection(o, split="heldout")
@@ -568,7 +611,7 @@ def main():
     if args.command != "cache" and not cache_dir().exists():
         raise SystemExit(f"no cache under {cache_dir()}: run 'python tools/measure_fronts.py cache' first")
     {"cache": cmd_cache, "network": cmd_network, "measure": cmd_measure, "report": cmd_report,
-     "paired": cmd_paired, "overlay": cmd_overlay}[args.command](args)
+     "paired": cmd_paired, "overlay": cmd_overlay, "errors": cmd_errors}[args.command](args)
 
 
 if __name__ == "__main__":
