@@ -269,6 +269,36 @@ def test_zoom_range_bounds_the_scale_augmentation():
         _zoom_range("1.2,1.5")
 
 
+def test_wet_snow_darkens_the_glacier_of_sar_samples_only():
+    """--wet-snow: on a real SAR sample the glacier's grey layer drops by the darkening, ocean and rock away
+    from it keep their values, nodata stays 0, and the layers are the plugin's layering of the darker grey;
+    Landsat samples are never darkened (the same draws as without it)."""
+    from plugin.engine.fronts.enhance import layer_calfin
+    from training.fronts.data import wet_snow
+
+    landsat, sar = _few(1, 1)
+    glacier = (sar.ice > 0) & (sar.rock == 0) & (sar.ice_weight > 0)
+    far = ndimage.distance_transform_edt(~glacier) > 4
+    image = sar.image.copy()
+    image[:, :3] = 0  # a strip of nodata
+    dark = wet_snow(image, glacier, 0.3)
+    inner = ndimage.binary_erosion(glacier, iterations=4) & (image[0] > 90)  # not clipped at black
+    drop = (image[0][inner].astype(float) - dark[0][inner]) / 254
+    assert glacier.sum() > 1000 and np.median(drop) == pytest.approx(0.3, abs=0.01)
+    assert np.abs(dark[0][far & (image[0] > 0)].astype(int) - image[0][far & (image[0] > 0)]).max() <= 1
+    assert (dark[:, :3] == 0).all() and (dark[:, 3:] > 0).all()
+    grey = (dark[0].astype(np.float32) - 1) / 254
+    again = np.abs(layer_calfin(grey, image[0] > 0, (0.0, 1.0)).astype(int) - dark)
+    assert again.mean() < 0.2 and again.max() <= 8  # the grey layer's rounding moves local contrast a little
+    with_snow = Augment(crop=128, rng=np.random.default_rng(4), wet_snow=1.0)
+    without = Augment(crop=128, rng=np.random.default_rng(4))
+    for _ in range(3):
+        assert np.array_equal(with_snow(landsat)[0], without(landsat)[0])
+    with pytest.raises(ValueError):
+        from training.fronts.train import train
+        train([landsat], [], wet_snow=1.5)
+
+
 def test_coast_weight_weighs_the_margins_that_are_not_front():
     """--coast-weight k: on a real SAR sample the land/ocean margin away from the labelled front gets edge weight
     k, the front and everything else 1, outside the image 0; k = 1 gives the old all-ones weight."""

@@ -55,6 +55,9 @@ def add_arguments(parser):
                              "curves, speckle and blur (for unseen glaciers and SAR sensors)")
     parser.add_argument("--zoom", type=_zoom_range, default=(0.6, 1.5),
                         help="smallest and largest factor of the scale augmentation, e.g. 0.8,1.25 (default 0.6,1.5)")
+    parser.add_argument("--wet-snow", type=float, default=0.0,
+                        help="share of SAR samples whose glacier is darkened by 0.15-0.4 of the grey range, as "
+                             "melt darkens a glacier in SAR (default 0: none)")
     parser.add_argument("--rock", action="store_true",
                         help="a third output, rock (land that is not glacier), learnt from the CaFFe zones (unknown "
                              "on Landsat), so the extraction can tell a front from a rocky coast; with --init from "
@@ -239,6 +242,7 @@ def main(args):
             lr_schedule=args.lr_schedule, checkpoint=ckpt, checkpoint_every=args.checkpoint_every,
             resume=args.resume, augment=args.augment, snapshots=args.snapshots, split=split,
             coast_weight=args.coast_weight, landsat_share=args.landsat_share, zoom=args.zoom,
+            wet_snow=args.wet_snow,
         )
     outputs = net.config.get("out_channels", 2)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -208,6 +208,22 @@ def sample_targets(s):
     return targets(s.edge, s.ice, s.ice_weight, np.ones_like(s.edge), s.rock, s.rock_weight)
 
 
+def wet_snow(image, glacier, darken):
+    """A SAR sample's layered image with its glacier darkened, as melt darkens it: wet snow absorbs the
+    radar, so in summer a glacier can be as dark as calm water beside it (the unseen glacier Jorum's
+    TerraSAR-X summer scenes, which the three training glaciers do not show the network that dark).
+
+    The grey band (the stretched ``raw`` layer) loses ``darken`` (0..1 of its range) on the glacier mask,
+    softened over a pixel so the mask leaves no step of its own, and the three layers are made again
+    from it by the plugin's own layering. Nodata (0) stays nodata.
+    """
+    valid = image[0] > 0
+    grey = (image[0].astype(np.float32) - 1.0) / 254.0
+    soft = ndimage.gaussian_filter(np.asarray(glacier, np.float32), 1.0)
+    grey = np.clip(grey - darken * soft, 0.0, 1.0)
+    return layer_calfin(grey, valid, (0.0, 1.0))
+
+
 AUGMENTATIONS = ("basic", "scale", "scale-sar", "strong")
 
 
@@ -223,12 +239,14 @@ class Augment:
     and blur. ``scale`` adds the
     scale alone (``strong`` without the appearance changes). ``scale_sources``: the sample sources that are
     zoomed (e.g. ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat subsets less so);
-    None zooms every source.
+    None zooms every source. ``wet_snow``: the share of SAR samples whose glacier is darkened by 0.15-0.4
+    of the grey range (``wet_snow``).
     """
 
     def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False, coast_weight=1.0,
-                 scale=None, scale_sources=None, zoom=(0.6, 1.5)):
+                 scale=None, scale_sources=None, zoom=(0.6, 1.5), wet_snow=0.0):
         self.crop = crop
+        self.wet_snow = wet_snow
         self.zoom = zoom
         self.scale = strong if scale is None else scale
         self.scale_sources = scale_sources
@@ -255,7 +273,10 @@ class Augment:
 
     def __call__(self, s):
         rng = self.rng
-        x = model_input(s.image)
+        image = s.image
+        if self.wet_snow and s.source == "sar" and rng.random() < self.wet_snow:
+            image = wet_snow(image, (s.ice > 0) & (s.rock == 0) & (s.ice_weight > 0), rng.uniform(0.15, 0.4))
+        x = model_input(image)
         t = np.stack([s.edge, s.ice, s.ice_weight, s.rock, s.rock_weight, s.coast]).astype(np.float32)
         # 1 where the image exists (rotations and padding bring in nothing)
         inside = np.ones((1,) + x.shape[1:], np.float32)

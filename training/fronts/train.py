@@ -129,7 +129,7 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
           samples_per_epoch=512, crop=192, lr=2e-3, weight_decay=1e-4, seed=0, val_every=5, log=None,
           init=None, meta=None, lr_schedule="budget", checkpoint=None, checkpoint_every=5, resume=None,
           augment="basic", snapshots=None, split=None, coast_weight=1.0, landsat_share=0.5,
-          zoom=(0.6, 1.5)):
+          zoom=(0.6, 1.5), wet_snow=0.0):
     """Train and return (net, history). Stops after ``epochs`` or when ``minutes`` run out.
 
     The learning rate follows a cosine from ``lr`` to ~0. ``lr_schedule``
@@ -149,11 +149,14 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     with the settings and compared on resume.
     ``coast_weight``: how much more the edge loss weighs the SAR margins that are not front (``data.Augment``).
     ``landsat_share``: the chance that a training sample is drawn from the Landsat images (``batches``).
-    ``zoom``: the (smallest, largest) factor of the scale augmentation.
+    ``zoom``: the (smallest, largest) factor of the scale augmentation. ``wet_snow``: the share of SAR samples
+    whose glacier is darkened (``data.wet_snow``).
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
     check_landsat_share(landsat_share)
+    if not 0.0 <= wet_snow <= 1.0:
+        raise ValueError(f"wet_snow is a share of the SAR samples (0..1), not {wet_snow}")
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
@@ -162,7 +165,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     # without a settings warning.
     settings.update({name: value for name, value, default in (("coast_weight", coast_weight, 1.0),
                                                               ("landsat_share", landsat_share, 0.5),
-                                                              ("zoom", list(zoom), [0.6, 1.5]))
+                                                              ("zoom", list(zoom), [0.6, 1.5]),
+                                                              ("wet_snow", wet_snow, 0.0))
                      if value != default})
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -182,7 +186,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
         raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     augmenter = Augment(crop=crop, rng=rng, strong=augment == "strong", coast_weight=coast_weight,
                         scale=augment in ("scale", "scale-sar", "strong"),
-                        scale_sources=("sar",) if augment == "scale-sar" else None, zoom=tuple(zoom))
+                        scale_sources=("sar",) if augment == "scale-sar" else None, zoom=tuple(zoom),
+                        wet_snow=wet_snow)
     start = time.time()
     earlier = history[-1]["seconds"] if history else 0.0  # training time of the runs this one continues
     budget = minutes * 60 if minutes else None
