@@ -606,6 +606,10 @@ glaciers worse (Landsat 2.54 / 2.80 / 3.24 px upright against 0.97).
   held-out numbers are those without static edges). One stack per track, as the plugin forms them from
   georeferenced scenes, gives recipe A 8.68 px with 73 scenes found (8.75 px, 75 found, as one stack): it
   removes some coast but also cuts fronts that stayed put for weeks within a track. Nothing changed.
+- *Recipe A trained on for 200 more epochs with a narrower zoom, 0.8-1.25* (2026-12-08, `--zoom 0.8,1.25`,
+  `calving_front_crop256_zoom08.pt`; the same rule): Jorum 6.54 px but 73 found (the same four scenes every
+  zoom loses), held-out Landsat 2.56 px, training SAR 1.30 px; fails on the found count and on Landsat. On
+  the 73 Jorum scenes it finds, 6.54 px against the control's 7.98. Not shipped.
 
 """
 
