@@ -236,11 +236,12 @@ class Augment:
     between scenes of one glacier: scale (a glacier 0.6-1.5 times as large in
     its subset; ``zoom`` sets the range), brightness curves (gamma; a dark
     winter glacier surface is not ocean), multiplicative speckle of 3-30 looks
-    and blur. ``scale`` adds the
-    scale alone (``strong`` without the appearance changes). ``scale_sources``: the sample sources that are
-    zoomed (e.g. ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat subsets less so);
-    None zooms every source. ``wet_snow``: the share of SAR samples whose glacier is darkened by 0.15-0.4
-    of the grey range (``wet_snow``).
+    and blur. ``scale`` adds the scale alone (``strong`` without the appearance
+    changes). ``scale_sources``: the sample sources that are zoomed (e.g.
+    ``("sar",)``: SAR glaciers differ in size within their subsets, Landsat
+    subsets less so); None zooms every source. ``wet_snow``: the share of SAR
+    samples whose glacier is darkened by 0.15-0.4 of the grey range
+    (``wet_snow``).
     """
 
     def __init__(self, crop=192, max_angle=15.0, noise=0.04, rng=None, strong=False, coast_weight=1.0,
