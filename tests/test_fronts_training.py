@@ -277,7 +277,7 @@ def test_wet_snow_darkens_the_glacier_of_sar_samples_only():
     from training.fronts.data import wet_snow
 
     landsat, sar = _few(1, 1)
-    glacier = (sar.ice > 0) & (sar.rock == 0) & (sar.ice_weight > 0)
+    glacier = sar.glacier_ice
     far = ndimage.distance_transform_edt(~glacier) > 4
     image = sar.image.copy()
     image[:, :3] = 0  # a strip of nodata
@@ -294,9 +294,13 @@ def test_wet_snow_darkens_the_glacier_of_sar_samples_only():
     without = Augment(crop=128, rng=np.random.default_rng(4))
     for _ in range(3):
         assert np.array_equal(with_snow(landsat)[0], without(landsat)[0])
-    with pytest.raises(ValueError):
-        from training.fronts.train import train
+    from training.__main__ import main
+    from training.fronts.train import train
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
         train([landsat], [], wet_snow=1.5)
+    with pytest.raises(SystemExit, match="--wet-snow: a share between 0 and 1"):  # before the data are loaded
+        main(["fronts", "--wet-snow", "1.5"])
 
 
 def test_coast_weight_weighs_the_margins_that_are_not_front():

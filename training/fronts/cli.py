@@ -196,15 +196,16 @@ def main(args):
     import torch
 
     from ..export import export_onnx
-    from .train import averaged, check_landsat_share, from_checkpoint, train
+    from .train import averaged, check_share, from_checkpoint, train
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    try:  # before the data are loaded
-        check_landsat_share(args.landsat_share)
-    except ValueError as exc:
-        raise SystemExit(f"--landsat-share: {exc}")
+    for option, share in (("--landsat-share", args.landsat_share), ("--wet-snow", args.wet_snow)):
+        try:  # before the data are loaded
+            check_share(share)
+        except ValueError as exc:
+            raise SystemExit(f"{option}: {exc}")
     held, unused, landsat_held, landsat_unused = _split_glaciers(args)
     split = _split_record(held, unused, landsat_held, landsat_unused)
     if args.resume:  # before the data are loaded: a resumed or exported run keeps its checkpoint's split

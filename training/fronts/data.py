@@ -76,6 +76,11 @@ class Sample:
     rock_weight: np.ndarray = None  # (H, W) uint8 0/1; all 0 when unknown (Landsat)
     coast: np.ndarray = None  # (H, W) uint8 0/1: land/ocean margin that is not front; all 0 when unknown
 
+    @property
+    def glacier_ice(self):
+        """Glacier ice, known (SAR zones; on Landsat, where rock is unknown, all ice and land)."""
+        return (self.ice > 0) & (self.rock == 0) & (self.ice_weight > 0)
+
     def __post_init__(self):
         if self.rock is None:
             self.rock = np.zeros_like(self.ice)
@@ -276,7 +281,7 @@ class Augment:
         rng = self.rng
         image = s.image
         if self.wet_snow and s.source == "sar" and rng.random() < self.wet_snow:
-            image = wet_snow(image, (s.ice > 0) & (s.rock == 0) & (s.ice_weight > 0), rng.uniform(0.15, 0.4))
+            image = wet_snow(image, s.glacier_ice, rng.uniform(0.15, 0.4))
         x = model_input(image)
         t = np.stack([s.edge, s.ice, s.ice_weight, s.rock, s.rock_weight, s.coast]).astype(np.float32)
         # 1 where the image exists (rotations and padding bring in nothing)

@@ -119,8 +119,8 @@ def batches(train, batch_size, samples_per_epoch, augment, rng, landsat_share=0.
         yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
 
 
-def check_landsat_share(share):
-    """ValueError unless ``share`` (the chance that a sample is drawn from Landsat) lies in 0..1."""
+def check_share(share):
+    """ValueError unless ``share`` (a chance: a sample drawn from Landsat, a SAR sample darkened) lies in 0..1."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"a share between 0 and 1, not {share}")
 
@@ -154,9 +154,8 @@ def train(train_samples, val_samples, *, net_config=None, epochs=100, minutes=No
     """
     if lr_schedule not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}")
-    check_landsat_share(landsat_share)
-    if not 0.0 <= wet_snow <= 1.0:
-        raise ValueError(f"wet_snow is a share of the SAR samples (0..1), not {wet_snow}")
+    check_share(landsat_share)
+    check_share(wet_snow)
     log = log or (lambda text: print(text, flush=True))
     settings = dict(epochs=epochs, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
                     samples_per_epoch=samples_per_epoch, crop=crop, weight_decay=weight_decay, seed=seed,
